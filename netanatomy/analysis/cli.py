@@ -1,0 +1,197 @@
+"""``netanatomy summary``, ``models`` and ``compare``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+SPEC_HELP = """MODEL is a zoo name (netanatomy models), torchvision:NAME or timm:NAME (if installed),
+path/to/file.py:factory or package.module:factory (imports and runs that code), or a spec of a
+sequential 2-D stack, e.g. 'conv3-64*3' (three 3x3 convs, stride 1, 64 channels) or
+'64,64,M,128,128,M' (VGG style: N = 3x3 conv + ReLU, M = 2x2 max pool). Spec items: N, M,
+convK[/S][pP][dD][gG]-C, poolK[/S][pP][c], avgK[/S][pP], gap, relu, bn, dropout, flatten, fc-N;
+'*N' repeats an item."""
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", "-i", metavar="NxCxHxW", help="input size, batch first (default: the model's own, e.g. 1x3x224x224); several inputs separated by commas")
+    p.add_argument("--batch-size", "-b", type=int, help="replace the batch dimension of the input")
+    p.add_argument("--arg", "-a", action="append", metavar="NAME=VALUE", help="keyword argument for the model builder, e.g. -a num_classes=10 (repeatable)")
+    p.add_argument("--mode", choices=("eval", "train"), default="eval", help="run the forward in eval (default) or training mode")
+    p.add_argument("--dtype", choices=("float32", "float16", "bfloat16", "float64"), help="dtype of weights and activations for the memory figures")
+    p.add_argument("--optimizer", choices=("sgd", "momentum", "adam", "adamw"), default="adam", help="optimizer for the training-memory estimate (default adam)")
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    p = sub.add_parser("summary", help="per-layer shapes, parameters with formulas, MACs, memory, receptive fields",
+                       description="Analyse a model on fake tensors (no compute, no activation memory).\n\n" + SPEC_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", metavar="MODEL")
+    _add_model_options(p)
+    p.add_argument("--depth", "-d", type=int, help="fold modules nested deeper than this (default: show every layer)")
+    p.add_argument("--columns", "-c", help="comma-separated: output,params,formula,macs,activations,saved,rf, or 'all'")
+    p.add_argument("--format", "-f", choices=("table", "json", "csv", "md"), default="table")
+    p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of standard output")
+    p.set_defaults(handler=_summary)
+
+    p = sub.add_parser("models", help="list the model zoo with parameters and MACs")
+    p.add_argument("--family", help="only this family (e.g. resnet, vgg)")
+    p.add_argument("--format", "-f", choices=("table", "json", "csv", "md"), default="table")
+    p.set_defaults(handler=_models)
+
+    p = sub.add_parser("compare", help="put models side by side", description=SPEC_HELP)
+    p.add_argument("models", metavar="MODEL", nargs="+")
+    _add_model_options(p)
+    p.add_argument("--format", "-f", choices=("table", "json", "md"), default="table")
+    p.set_defaults(handler=_compare)
+
+
+def _analyse(model_text: str, args: argparse.Namespace) -> Any:
+    from netanatomy.analysis.loading import parse_input_size, parse_kwargs, resolve_model
+    from netanatomy.analysis.summary import summary
+
+    sizes = parse_input_size(args.input) if args.input else None
+    resolved = resolve_model(model_text, sizes, parse_kwargs(args.arg))
+    sizes = resolved.input_sizes
+    if args.batch_size is not None:
+        if args.batch_size <= 0:
+            from netanatomy.errors import UserError
+
+            raise UserError(f"--batch-size must be positive, got {args.batch_size}")
+        sizes = [(args.batch_size, *s[1:]) for s in sizes]
+    return summary(resolved.model, sizes, input_dtypes=resolved.input_dtypes[: len(sizes)] + resolved.input_dtypes[-1:] * (len(sizes) - len(resolved.input_dtypes)),
+                   mode=args.mode, dtype=args.dtype, optimizer=args.optimizer, model_name=resolved.name,
+                   receptive_fields=resolved.spatial)
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output:
+        from netanatomy.atomic import write_text
+
+        write_text(output, text)
+    else:
+        print(text, end="" if text.endswith("\n") else "\n")
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from netanatomy.report.columns import parse_columns
+
+    columns = parse_columns(args.columns)
+    s = _analyse(args.model, args)
+    if args.format == "table":
+        from netanatomy.report.table import print_summary
+
+        if args.output:
+            import io
+
+            buf = io.StringIO()
+            print_summary(s, columns, args.depth, file=buf)
+            _emit(buf.getvalue(), args.output)
+        else:
+            print_summary(s, columns, args.depth)
+        return 0
+    from netanatomy.report import export
+
+    text = {"json": lambda: export.to_json(s), "csv": lambda: export.to_csv(s),
+            "md": lambda: export.to_markdown(s, columns, args.depth)}[args.format]()
+    _emit(text, args.output)
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    import json
+
+    from netanatomy.analysis.summary import summary
+    from netanatomy.report import units
+    from netanatomy.zoo.registry import create_model, get_model_info, list_models
+
+    names = list_models(args.family)
+    if not names:
+        from netanatomy.errors import UserError, close_names
+
+        families = sorted({get_model_info(n).family for n in list_models()})
+        raise UserError(f"no family {args.family!r}.{close_names(args.family, families)} Families: {', '.join(families)}")
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        info = get_model_info(name)
+        s = summary(create_model(name, device="meta"), info.input_size, input_dtypes=[info.input_dtype],
+                    receptive_fields=False, model_name=name)
+        rows.append({"name": name, "family": info.family, "params": s.total_params, "macs": s.total_macs,
+                     "input": "x".join(map(str, info.input_size)), "paper": info.paper, "description": info.description})
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    if args.format in ("csv", "md"):
+        keys = list(rows[0])
+        if args.format == "csv":
+            import csv
+            import sys
+
+            w = csv.DictWriter(sys.stdout, keys, lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows)
+        else:
+            print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
+            for r in rows:
+                print("| " + " | ".join(str(r[k]) for k in keys) + " |")
+        return 0
+    from rich.table import Table
+
+    from netanatomy.report.table import console
+
+    table = Table(title="netanatomy model zoo (MACs at the default input)", title_justify="left")
+    for col, justify in (("Model", "left"), ("Family", "left"), ("Params", "right"), ("MACs", "right"), ("Input", "left"), ("Paper", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        # The paper's authors and year; the title is in --format json/md.
+        table.add_row(r["name"], r["family"], units.count(r["params"]), units.si(r["macs"]), r["input"], r["paper"].split(",")[0])
+    console().print(table)
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import json
+
+    from netanatomy.report import units
+
+    summaries = [_analyse(m, args) for m in args.models]
+    rows: list[tuple[str, list[int | str], Any]] = [
+        ("Input", ["x".join(map(str, s.input_sizes[0])) for s in summaries], str),
+        ("Parameters", [s.totals.params for s in summaries], units.count),
+        ("Trainable", [s.totals.trainable_params for s in summaries], units.count),
+        ("MACs", [s.totals.macs for s in summaries], units.si),
+        ("FLOPs (2 x MACs)", [s.totals.flops for s in summaries], units.si),
+        ("Parameter memory", [s.totals.param_bytes for s in summaries], units.nbytes),
+        ("Forward activations", [s.totals.forward_activation_bytes for s in summaries], units.nbytes),
+        ("Saved for backward", [s.totals.saved_bytes for s in summaries], units.nbytes),
+        (f"Training memory ({args.optimizer})", [s.totals.training_memory(args.optimizer)["total"] for s in summaries], units.nbytes),
+        ("Output RF", [_output_rf(s) for s in summaries], str),
+    ]
+    if args.format == "json":
+        print(json.dumps({s.model_name: {label: vals[i] for label, vals, _ in rows} for i, s in enumerate(summaries)}, indent=2))
+        return 0
+    if args.format == "md":
+        print("| | " + " | ".join(s.model_name for s in summaries) + " |\n|---|" + "---:|" * len(summaries))
+        for label, vals, fmt in rows:
+            print(f"| {label} | " + " | ".join(fmt(v) for v in vals) + " |")
+        return 0
+    from rich.table import Table
+
+    from netanatomy.report.table import console
+
+    table = Table(title="netanatomy compare", title_justify="left")
+    table.add_column("")
+    for s in summaries:
+        table.add_column(s.model_name, justify="right")
+    for label, vals, fmt in rows:
+        table.add_row(label, *(fmt(v) for v in vals))
+    console().print(table)
+    return 0
+
+
+def _output_rf(s: Any) -> str:
+    """The receptive field of the last layer that has one (the model's trunk output)."""
+    for rec in reversed(s.layers):
+        if rec.receptive_field and rec.receptive_field != "global":
+            return str(rec.receptive_field)
+    return "—"

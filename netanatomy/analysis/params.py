@@ -1,0 +1,204 @@
+"""Parameter counts with the formula behind each number.
+
+Each formula is written from the layer's definition (the paper's or PyTorch's documentation), not
+from the tensors' shapes, and the tests check that evaluating it equals ``p.numel()`` summed over
+the module's own parameters: if a formula is wrong, the test fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+DOT = "·"
+
+
+def _n(x: int) -> str:
+    return f"{x:,}"
+
+
+@dataclass(frozen=True)
+class Term:
+    """One labelled product, e.g. ``weight: 3·3·3·64 = 1,728``."""
+
+    label: str
+    factors: tuple[int, ...]
+
+    @property
+    def value(self) -> int:
+        v = 1
+        for f in self.factors:
+            v *= f
+        return v
+
+    def text(self) -> str:
+        return DOT.join(str(f) for f in self.factors)
+
+
+@dataclass(frozen=True)
+class Formula:
+    """The parameter count of one module's own parameters, as a sum of products."""
+
+    terms: tuple[Term, ...]
+    note: str = ""  # e.g. which factor is which, or "shared with ..."
+    #: A shorter equivalent of the sum of terms, for tables (e.g. RNNs: G·H·(I + H + 2) per layer).
+    compact: str = ""
+
+    @property
+    def value(self) -> int:
+        return sum(t.value for t in self.terms)
+
+    def text(self) -> str:
+        """``3·3·3·64 + 64 = 1,792``."""
+        if not self.terms:
+            return "0"
+        body = self.compact or " + ".join(t.text() for t in self.terms)
+        if len(self.terms) == 1 and len(self.terms[0].factors) == 1:
+            return _n(self.value)
+        return f"{body} = {_n(self.value)}"
+
+    def explain(self) -> str:
+        """Each term with its label: ``weight k_h·k_w·C_in·C_out 3·3·3·64 + bias C_out 64``."""
+        return " + ".join(f"{t.label} {t.text()}" for t in self.terms)
+
+
+def _conv(m: nn.Module) -> Formula:
+    assert isinstance(m, nn.modules.conv._ConvNd)
+    k = tuple(m.kernel_size)
+    transposed = m.transposed
+    c_in, c_out, g = m.in_channels, m.out_channels, m.groups
+    # A conv filter spans every input channel of its group (C_in/groups of them), and there is one
+    # filter per output channel: that is why the output depth multiplies the count.
+    if transposed:  # weight is C_in x (C_out/groups) x k: one filter per input channel
+        w = Term(f"weight {'·'.join('k' for _ in k)}·C_out/g·C_in", (*k, c_out // g, c_in))
+    else:
+        w = Term(f"weight {'·'.join('k' for _ in k)}·C_in/g·C_out", (*k, c_in // g, c_out))
+    terms = [w]
+    if m.bias is not None:
+        terms.append(Term("bias C_out", (c_out,)))
+    note = f"groups={g}: each filter sees {c_in // g} of {c_in} input channels" if g > 1 else ""
+    return Formula(tuple(terms), note)
+
+
+def _linear(m: nn.Module) -> Formula:
+    assert isinstance(m, nn.Linear)
+    terms = [Term("weight in·out", (m.in_features, m.out_features))]
+    if m.bias is not None:
+        terms.append(Term("bias out", (m.out_features,)))
+    return Formula(tuple(terms))
+
+
+def _bilinear(m: nn.Module) -> Formula:
+    assert isinstance(m, nn.Bilinear)
+    terms = [Term("weight in1·in2·out", (m.in1_features, m.in2_features, m.out_features))]
+    if m.bias is not None:
+        terms.append(Term("bias out", (m.out_features,)))
+    return Formula(tuple(terms))
+
+
+def _norm(m: nn.Module) -> Formula:
+    # Batch/instance/group norm: a scale γ and a shift β per channel (running statistics are
+    # buffers, not parameters).
+    affine = getattr(m, "affine", getattr(m, "elementwise_affine", False))
+    if isinstance(m, nn.GroupNorm):
+        c = m.num_channels
+    elif isinstance(m, nn.LayerNorm):
+        c = 1
+        for s in m.normalized_shape:
+            c *= s
+    else:
+        c = int(getattr(m, "num_features", 0))
+    terms = []
+    if affine and getattr(m, "weight", None) is not None:
+        terms.append(Term("γ C", (c,)))
+    if affine and getattr(m, "bias", None) is not None:
+        terms.append(Term("β C", (c,)))
+    return Formula(tuple(terms))
+
+
+def _embedding(m: nn.Module) -> Formula:
+    assert isinstance(m, (nn.Embedding, nn.EmbeddingBag))
+    return Formula((Term("weight vocab·dim", (m.num_embeddings, m.embedding_dim)),))
+
+
+_GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
+
+
+def _rnn(m: nn.Module) -> Formula:
+    """Per layer and direction, as PyTorch implements it (docs of nn.LSTM/GRU/RNN):
+    W_ih: G·H x I_l, W_hh: G·H x H_r, two bias vectors b_ih and b_hh of G·H each (PyTorch keeps
+    both, although one would do), and with proj_size P a W_hr: P x H. G is 4 for LSTM (i, f, g, o
+    gates), 3 for GRU (r, z, n), 1 for the tanh/ReLU RNN. I_0 is input_size; deeper layers read the
+    previous layer's output, H_out·directions with H_out = P or H."""
+    assert isinstance(m, nn.RNNBase)
+    g = _GATES[m.mode]
+    h, p = m.hidden_size, getattr(m, "proj_size", 0)
+    h_out = p if p > 0 else h
+    dirs = 2 if m.bidirectional else 1
+    terms: list[Term] = []
+    compact: list[str] = []
+    for layer in range(m.num_layers):
+        i_l = m.input_size if layer == 0 else h_out * dirs
+        inner = f"{i_l}+{h_out}" + ("+2" if m.bias else "")
+        per_layer = f"{g}·{h}·({inner})" + (f"+{p}·{h}" if p > 0 else "")
+        compact.append(f"2·({per_layer})" if dirs == 2 else per_layer)
+        for d in range(dirs):
+            tag = f"l{layer}{' rev' if d else ''}"
+            terms.append(Term(f"{tag} W_ih G·H·I", (g, h, i_l)))
+            terms.append(Term(f"{tag} W_hh G·H·H_r", (g, h, h_out)))
+            if m.bias:
+                terms.append(Term(f"{tag} b_ih+b_hh 2·G·H", (2, g, h)))
+            if p > 0:
+                terms.append(Term(f"{tag} W_hr P·H", (p, h)))
+    gate_names = {4: "4 gates i,f,g,o", 3: "3 gates r,z,n", 1: "1 gate"}[g]
+    note = f"{gate_names}; per layer G·H·(I + H_r + 2 biases)" + (f" + P·H (proj P={p})" if p else "")
+    return Formula(tuple(terms), note, compact=" + ".join(compact))
+
+
+def _cell(m: nn.Module) -> Formula:
+    assert isinstance(m, nn.RNNCellBase)
+    g = {nn.LSTMCell: 4, nn.GRUCell: 3}.get(type(m), 1)
+    terms = [
+        Term("W_ih G·H·I", (g, m.hidden_size, m.input_size)),
+        Term("W_hh G·H·H", (g, m.hidden_size, m.hidden_size)),
+    ]
+    if m.bias:
+        terms.append(Term("b_ih+b_hh 2·G·H", (2, g, m.hidden_size)))
+    return Formula(tuple(terms))
+
+
+_RULES: tuple[tuple[type[nn.Module], Callable[[nn.Module], Formula]], ...] = (
+    (nn.modules.conv._ConvNd, _conv),
+    (nn.Linear, _linear),
+    (nn.Bilinear, _bilinear),
+    (nn.modules.batchnorm._NormBase, _norm),
+    (nn.GroupNorm, _norm),
+    (nn.LayerNorm, _norm),
+    (nn.Embedding, _embedding),
+    (nn.EmbeddingBag, _embedding),
+    (nn.RNNBase, _rnn),
+    (nn.RNNCellBase, _cell),
+)
+
+
+def _generic(m: nn.Module) -> Formula:
+    """Any other module: one term per own parameter, its shape's product."""
+    return Formula(tuple(Term(name, tuple(p.shape) or (1,)) for name, p in m.named_parameters(recurse=False)))
+
+
+def formula(module: nn.Module) -> Formula:
+    """The formula of ``module``'s own (non-recursive) parameters."""
+    own = dict(module.named_parameters(recurse=False))
+    if not own:
+        return Formula(())
+    for kind, rule in _RULES:
+        if isinstance(module, kind):
+            f = rule(module)
+            # A subclass with extra parameters (or a lazy module) falls back to shapes, so the
+            # formula never disagrees with the tensors.
+            if f.value == sum(p.numel() for p in own.values()):
+                return f
+            break
+    return _generic(module)

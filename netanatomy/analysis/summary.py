@@ -1,0 +1,221 @@
+"""``netanatomy.summary``: capture once on fake tensors, then sum the graph per module."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from netanatomy.analysis.params import formula
+from netanatomy.analysis.records import OPTIMIZER_STATE_COPIES, LayerRecord, Summary, Totals
+from netanatomy.capture.graph import Graph
+from netanatomy.capture.macs import has_arithmetic
+from netanatomy.capture.tracer import capture
+from netanatomy.errors import UserError
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
+
+
+def parse_dtype(name: str | torch.dtype | None) -> torch.dtype | None:
+    if name is None or isinstance(name, torch.dtype):
+        return name
+    try:
+        return _DTYPES[name]
+    except KeyError:
+        raise UserError(f"unknown dtype {name!r}; choose one of {', '.join(_DTYPES)}") from None
+
+
+def _ancestors(path: str) -> list[str]:
+    """``"layer1.0.conv1"`` -> ``["layer1.0.conv1", "layer1.0", "layer1", ""]``."""
+    out = [path]
+    while path:
+        path = path.rpartition(".")[0]
+        out.append(path)
+    return out
+
+
+def summary(
+    model: nn.Module,
+    input_size: Sequence[int] | Sequence[Sequence[int]],
+    *,
+    input_dtypes: Sequence[torch.dtype] | None = None,
+    mode: str = "eval",
+    dtype: str | torch.dtype | None = None,
+    optimizer: str = "adam",
+    model_name: str | None = None,
+    receptive_fields: bool = True,
+) -> Summary:
+    """Analyse ``model`` on fake tensors: per-layer shapes, parameters with formulas, MACs, memory.
+
+    Args:
+        model: any ``nn.Module``; it is left exactly as it was (weights are never copied).
+        input_size: the input shape with batch dimension, e.g. ``(1, 3, 224, 224)``, or a list
+            of shapes for a model with several inputs.
+        input_dtypes: dtype per input (default float32; int64 for character indices).
+        mode: ``"eval"`` or ``"train"`` (batch norm statistics, dropout, auxiliary heads).
+        dtype: floating-point dtype of weights and activations for the memory figures
+            (``"float32"``, ``"float16"``, ``"bfloat16"``); default: the model's own.
+        optimizer: ``"sgd"``, ``"momentum"``, ``"adam"`` or ``"adamw"`` for the training-memory
+            estimate.
+        model_name: the name shown in reports.
+        receptive_fields: add the receptive field of each layer's output (spatial models).
+
+    Returns:
+        A :class:`~netanatomy.analysis.records.Summary`.
+    """
+    if mode not in ("eval", "train"):
+        raise UserError(f"unknown mode {mode!r}; use 'eval' or 'train'")
+    if optimizer not in OPTIMIZER_STATE_COPIES:
+        raise UserError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZER_STATE_COPIES)}")
+    sizes = _as_sizes(input_size)
+    cast = parse_dtype(dtype)
+    graph = capture(model, sizes, input_dtypes, training=mode == "train", dtype=cast)
+    layers = _records(model, graph)
+    totals = _totals(model, graph, cast)
+    result = Summary(
+        model_name=model_name or type(model).__name__,
+        input_sizes=sizes,
+        input_dtypes=[str(t.dtype).removeprefix("torch.") for t in graph.inputs],
+        mode=mode,
+        dtype=str(cast or _param_dtype(model)).removeprefix("torch."),
+        optimizer=optimizer,
+        layers=layers,
+        totals=totals,
+        graph=graph,
+    )
+    if receptive_fields:
+        _add_receptive_fields(result)
+    return result
+
+
+def _as_sizes(input_size: Sequence[int] | Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
+    sizes: list[tuple[int, ...]] = []
+    if len(input_size) and all(isinstance(s, int) for s in input_size):
+        sizes.append(tuple(int(s) for s in input_size))  # type: ignore[arg-type]
+    else:
+        sizes.extend(tuple(int(x) for x in s) for s in input_size)  # type: ignore[union-attr]
+    for s in sizes:
+        if not s or any(x <= 0 for x in s):
+            raise UserError(f"input size {'x'.join(map(str, s))} must be positive, batch first (e.g. 1x3x224x224)")
+    return sizes
+
+
+def _param_dtype(model: nn.Module) -> torch.dtype:
+    for p in model.parameters():
+        return p.dtype
+    return torch.float32
+
+
+def _records(model: nn.Module, graph: Graph) -> list[LayerRecord]:
+    # Figures of the ops that ran directly in each module, then summed up its ancestors.
+    self_macs: Counter[str] = Counter()
+    self_act: Counter[str] = Counter()
+    for node in graph.nodes:
+        self_macs[node.module] += node.macs
+        self_act[node.module] += sum(o.nbytes for o in node.outputs if o.allocated)
+    calls: dict[str, list] = {}
+    for call in graph.calls:
+        calls.setdefault(call.path, []).append(call)
+
+    owner: dict[int, str] = {}  # id(parameter) -> the first module path that holds it
+    records: list[LayerRecord] = []
+    children: dict[str, list[str]] = {}
+    names = [name for name, _ in model.named_modules()]
+    for name in names:
+        if name:
+            children.setdefault(name.rpartition(".")[0], []).append(name)
+    for name, module in model.named_modules():
+        own = list(module.named_parameters(recurse=False))
+        counted = [(n, p) for n, p in own if id(p) not in owner]
+        shared = [p for _, p in own if id(p) in owner]
+        shared_with = sorted({owner[id(p)] for p in shared})
+        for _, p in counted:
+            owner[id(p)] = name
+        f = formula(module)
+        mc = calls.get(name, [])
+        records.append(
+            LayerRecord(
+                name=name,
+                type=type(module).__name__,
+                depth=0 if name == "" else name.count(".") + 1,
+                calls=len(mc),
+                input_shapes=mc[0].input_shapes if mc else [],
+                output_shapes=mc[0].output_shapes if mc else [],
+                params=sum(p.numel() for _, p in counted),
+                trainable_params=sum(p.numel() for _, p in counted if p.requires_grad),
+                formula=f.text() if counted else ("shared" if own else ""),
+                formula_terms=f.explain(),
+                formula_note=f.note,
+                shared_params=sum(p.numel() for p in shared),
+                shared_with=shared_with,
+                subtree_params=0,
+                subtree_trainable_params=0,
+                self_macs=self_macs.get(name, 0),
+                macs=0,
+                self_activation_bytes=self_act.get(name, 0),
+                activation_bytes=0,
+                self_saved_bytes=graph.saved_bytes.get(name, 0),
+                saved_bytes=0,
+                children=children.get(name, []),
+            )
+        )
+    by_name = {r.name: r for r in records}
+    for rec in records:
+        for anc in _ancestors(rec.name):
+            target = by_name.get(anc)
+            if target is None:
+                continue
+            target.subtree_params += rec.params
+            target.subtree_trainable_params += rec.trainable_params
+            target.macs += rec.self_macs
+            target.activation_bytes += rec.self_activation_bytes
+            target.saved_bytes += rec.self_saved_bytes
+    return records
+
+
+def _totals(model: nn.Module, graph: Graph, cast: torch.dtype | None) -> Totals:
+    def nbytes(t: torch.Tensor) -> int:
+        itemsize = (cast.itemsize if cast is not None and t.is_floating_point() else t.element_size())
+        return t.numel() * itemsize
+
+    params = list(model.parameters())  # unique tensors: shared ones once
+    buffers = list(model.buffers())
+    uncounted: Counter[str] = Counter()
+    free: Counter[str] = Counter()
+    for node in graph.nodes:
+        if node.counted:
+            continue
+        (uncounted if has_arithmetic(node.overload) else free)[node.op] += 1
+    macs = sum(n.macs for n in graph.nodes)
+    return Totals(
+        params=sum(p.numel() for p in params),
+        trainable_params=sum(p.numel() for p in params if p.requires_grad),
+        non_trainable_params=sum(p.numel() for p in params if not p.requires_grad),
+        param_bytes=sum(nbytes(p) for p in params),
+        trainable_param_bytes=sum(nbytes(p) for p in params if p.requires_grad),
+        buffer_bytes=sum(nbytes(b) for b in buffers),
+        macs=macs,
+        flops=2 * macs,
+        input_bytes=sum(t.nbytes for t in graph.inputs),
+        forward_activation_bytes=sum(o.nbytes for n in graph.nodes for o in n.outputs if o.allocated),
+        saved_bytes=graph.total_saved_bytes,
+        uncounted_ops=dict(uncounted.most_common()),
+        no_arithmetic_ops=dict(free.most_common()),
+    )
+
+
+def _add_receptive_fields(result: Summary) -> None:
+    """Fill each layer's receptive-field cell, when the model has spatial inputs."""
+    if not any(len(s) >= 3 for s in result.input_sizes):
+        return
+    try:
+        from netanatomy.receptive.engine import module_fields
+    except ImportError:  # the engine is optional for the summary
+        return
+    fields = module_fields(result.graph)
+    for rec in result.layers:
+        info = fields.get(rec.name)
+        if info is not None:
+            rec.receptive_field = info.short()

@@ -1,0 +1,14 @@
+"""Test-wide settings."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+import torch
+
+# Two pytest-xdist workers share the machine's 2 cores: one intra-op thread each, otherwise the
+# workers' thread pools fight and small forward passes take 100x longer.
+torch.set_num_threads(1)
+matplotlib.use("Agg")
+os.environ.setdefault("MPLBACKEND", "Agg")

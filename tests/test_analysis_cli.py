@@ -1,0 +1,112 @@
+"""The analyzer's command line: outputs, spec strings and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from netanatomy.cli.main import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_summary_table_shows_the_vgg16_formulas(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "summary", "vgg16")
+    assert code == 0
+    assert "3·3·3·64 + 64 = 1,792" in out
+    assert "25088·4096 + 4096 = 102,764,544" in out  # 7·7·512 = 25,088 inputs to the first FC
+    assert "138,357,544" in out
+    assert "15.47G" in out
+
+
+def test_spec_three_3x3_convs(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "summary", "conv3-64*3", "--input", "1x3x32x32", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    convs = [layer for layer in data["layers"] if layer["type"] == "Conv2d"]
+    # By hand: 3·3·3·64 + 64, then twice 3·3·64·64 + 64.
+    assert [c["params"] for c in convs] == [1792, 36928, 36928]
+    assert data["totals"]["macs"] == 32 * 32 * (3 * 3 * 3 * 64 + 2 * 3 * 3 * 64 * 64)
+
+
+def test_json_csv_md_carry_every_layer(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "summary", "resnet20", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and {"layers", "totals", "convention", "input_sizes"} <= data.keys()
+    assert {"params", "formula", "macs", "activation_bytes", "saved_bytes", "output_shapes"} <= data["layers"][1].keys()
+    assert set(data["totals"]["training_memory"]) >= {"parameters", "gradients", "saved activations", "total"}
+    target = tmp_path / "r20.csv"
+    assert main(["summary", "resnet20", "--format", "csv", "-o", str(target)]) == 0
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert len(rows) == len(data["layers"])
+    assert sum(int(r["params"]) for r in rows) == data["totals"]["params"]
+    code, out, _ = run(capsys, "summary", "resnet20", "--format", "md", "--depth", "1")
+    assert code == 0 and out.startswith("**resnet20**") and "| layer1 (Sequential) |" in out
+
+
+def test_depth_and_columns(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "summary", "resnet18", "--depth", "1", "--columns", "params,macs")
+    assert code == 0
+    assert "layer1 (Sequential)" in out and "conv1 (Conv2d)" in out
+    assert "(BasicBlock)" not in out  # folded into its stage
+    assert "Formula" not in out
+
+
+def test_models_and_compare(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "models", "--family", "vgg", "--format", "json")
+    assert code == 0
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["vgg16"]["params"] == 138_357_544
+    code, out, _ = run(capsys, "compare", "resnet20", "plain20", "--format", "json")
+    data = json.loads(out)
+    # Option A shortcuts add no parameters (He et al. 2016, §4.2).
+    assert code == 0 and data["resnet20"]["Parameters"] == data["plain20"]["Parameters"]
+
+
+def test_user_model_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    src = tmp_path / "mine.py"
+    src.write_text(
+        "import torch.nn as nn\n"
+        "def build(width=4):\n    return nn.Sequential(nn.Conv2d(3, width, 3), nn.ReLU())\n"
+        "def broken():\n    raise ValueError('no weights here')\n"
+        "class Flaky(nn.Module):\n"
+        "    def forward(self, x):\n        return x * 2 if x.sum() > 0 else x\n"
+        "def flaky():\n    return Flaky()\n"
+    )
+    code, out, _ = run(capsys, "summary", f"{src}:build", "-a", "width=8", "--input", "1x3x8x8", "-f", "json")
+    assert code == 0 and json.loads(out)["totals"]["params"] == 3 * 3 * 3 * 8 + 8
+    code, _, err = run(capsys, "summary", f"{src}:broken")
+    assert code == 2 and "ValueError: no weights here" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "summary", f"{src}:flaky", "--input", "1x3x8x8")
+    assert code == 2 and "depends on tensor values" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "summary", f"{src}:buidl")
+    assert code == 2 and "Did you mean build" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["summary", "resnet5O"], "Did you mean resnet56, resnet50"),
+        (["summary", "vgg16", "--input", "1x1x224x224"], "layer 'features.0' (Conv2d) failed on input 1x1x224x224"),
+        (["summary", "alexnet", "--input", "1x3x16x16"], "failed on input"),
+        (["summary", "64,64,x", "--input", "1x3x32x32"], "column 7 ('x')"),
+        (["summary", "vgg16", "--input", "1x3xfoo"], "malformed input size"),
+        (["summary", "vgg16", "--columns", "params,bogus"], "unknown column 'bogus'"),
+        (["summary", "no/such/file.py:build"], "no such file"),
+        (["summary", "resnet20", "-a", "num_clases=10"], "num_clases"),
+        (["models", "--family", "resnt"], "Did you mean resnet"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str], needle: str) -> None:
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
