@@ -99,9 +99,9 @@ def resolve_model(
 
 
 def _build(make: Any, name: str, device: str | torch.device) -> nn.Module:
-    from netanatomy.capture.lazy_dynamo import dynamo_stand_in
+    from netanatomy.capture.lazy_torch import light_torch
 
-    with torch.device(device), dynamo_stand_in():
+    with torch.device(device), light_torch():
         try:
             model = make()
         except UserError:

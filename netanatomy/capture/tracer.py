@@ -39,7 +39,7 @@ from netanatomy.capture.graph import (
     TensorInfo,
     TensorRef,
 )
-from netanatomy.capture.lazy_dynamo import dynamo_stand_in
+from netanatomy.capture.lazy_torch import light_torch
 from netanatomy.capture.macs import op_macs
 from netanatomy.errors import UserError
 
@@ -246,7 +246,7 @@ def capture(
             handles.append(module.register_forward_pre_hook(pre_hook))
             handles.append(module.register_forward_hook(post_hook))
         model.train(training)
-        with dynamo_stand_in(), _meta_state(model, cast, recorder, param_storages) as param_shapes:
+        with light_torch(), _meta_state(model, cast, recorder, param_storages) as param_shapes:
             inputs = []
             for i, (size, dt) in enumerate(zip(input_sizes, dtypes)):
                 in_dtype = dtype if (dtype is not None and dt.is_floating_point) else dt

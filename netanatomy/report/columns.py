@@ -106,3 +106,10 @@ def parse_columns(text: str | None) -> tuple[Column, ...]:
         if col not in chosen:
             chosen.append(col)
     return tuple(chosen)
+
+
+def present(columns: tuple[Column, ...], records: list[LayerRecord]) -> tuple[Column, ...]:
+    """Drop the receptive-field column when no layer has one (sequence models)."""
+    if Column.RF in columns and not any(r.receptive_field for r in records):
+        return tuple(c for c in columns if c != Column.RF)
+    return columns

@@ -13,6 +13,7 @@ def total_lines(s: Summary) -> list[tuple[str, str]]:
                        f"{units.count(t.non_trainable_params)} frozen)"),
         ("MACs", f"{units.count(t.macs)} ({units.si(t.macs)})"),
         ("FLOPs", f"{units.count(t.flops)} ({units.si(t.flops)}) = 2 x MACs"),
+        *_per_token(s),
         ("Convention", MAC_CONVENTION),
         ("Not counted", ", ".join(f"{op} x{n}" for op, n in t.uncounted_ops.items()) or "none"),
         ("Input", f"{units.shape(s.input_sizes)} {'/'.join(s.input_dtypes)} = {units.nbytes(t.input_bytes)}"),
@@ -24,3 +25,13 @@ def total_lines(s: Summary) -> list[tuple[str, str]]:
     parts = ", ".join(f"{k} {units.nbytes(v)}" for k, v in mem.items() if k != "total")
     lines.append((f"Training memory ({s.optimizer})", f"{units.nbytes(mem['total'])} = {parts}"))
     return lines
+
+
+def _per_token(s: Summary) -> list[tuple[str, str]]:
+    """For a character/token model (integer input), MACs per input position: the cost of one step."""
+    if not s.input_dtypes or not all(d.startswith(("int", "uint")) for d in s.input_dtypes):
+        return []
+    positions = 1
+    for d in s.input_sizes[0]:
+        positions *= d
+    return [("MACs per character", f"{units.count(s.totals.macs // positions)} ({units.si(s.totals.macs / positions)})")]

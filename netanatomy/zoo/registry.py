@@ -143,11 +143,11 @@ def create_model(name: str, *, device: str | torch.device | None = None, **kwarg
     try:
         if device is None:
             return info.builder(**args)
-        from netanatomy.capture.lazy_dynamo import dynamo_stand_in
+        from netanatomy.capture.lazy_torch import light_torch
 
         # Weight initialisation on the meta device runs PyTorch's Python references, which would
-        # import torch._dynamo for nothing (see lazy_dynamo).
-        with torch.device(device), dynamo_stand_in():
+        # import torch._dynamo for nothing (see lazy_torch).
+        with torch.device(device), light_torch():
             return info.builder(**args)
     except TypeError as exc:
         # A wrong keyword is the user's mistake; anything else is ours and keeps its traceback.
