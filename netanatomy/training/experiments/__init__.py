@@ -1,0 +1,1 @@
+"""The lecture's experiments, one module each: degradation, gap, bottleneck."""
