@@ -1,0 +1,331 @@
+"""Training loop: truncated back-propagation through time, knowing nothing of the model.
+
+The model is any ``nn.Module`` whose ``forward(idx, h)`` returns ``(logits, h)``; the loop
+carries ``h`` from one chunk to the next (detached, which is what makes the back-propagation
+"truncated": gradients flow through ``seq_len`` steps, the state through the whole text).
+
+Everything a run needs to continue is in the checkpoint: weights, optimizer and scheduler
+state, step, RNG states, the batcher's position and the carried hidden state, and the
+running loss sums of the current log interval; so ``resume`` reproduces the losses of an
+uninterrupted run exactly (same device, same thread count).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from netanatomy.atomic import write_text
+from netanatomy.charlm.batches import TBPTTBatches, eval_streams
+from netanatomy.charlm.checkpoint import CHECKPOINT_NAME, save_checkpoint
+from netanatomy.charlm.corpus import Corpus
+from netanatomy.errors import UserError
+
+#: Optimizers by name; Adagrad is the one min-char-rnn (and the lecture's toy) uses.
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "adagrad": torch.optim.Adagrad,
+}
+SCHEDULES = ("cosine", "constant")
+LN2 = math.log(2.0)
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one run; saved (as a dict) in its checkpoints."""
+
+    seq_len: int = 128
+    batch_size: int = 64
+    max_steps: int = 2000
+    optimizer: str = "adamw"
+    lr: float = 2e-3
+    #: Cosine decay goes from ``lr`` down to ``min_lr`` at ``max_steps`` (after the warm-up).
+    min_lr: float = 1e-4
+    schedule: str = "cosine"
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    #: Clip the global gradient norm (Pascanu et al., 2013); 0 disables.
+    grad_clip: float = 5.0
+    eval_interval: int = 200
+    #: Validation characters per evaluation; 0 = the whole validation split.
+    eval_chars: int = 0
+    log_interval: int = 10
+    seed: int = 1337
+    #: Stop (with a checkpoint) after this many seconds of training; 0 = no limit.
+    max_time_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise UserError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise UserError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        for name in ("seq_len", "batch_size", "max_steps", "eval_interval", "log_interval"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise UserError(f"lr must be positive, got {self.lr}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Multiplier of ``cfg.lr`` at ``step``: linear warm-up, then cosine decay to ``min_lr``
+    (Loshchilov & Hutter, 2017, without restarts) or constant."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "constant":
+        return 1.0
+    span = max(1, cfg.max_steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    floor = min(cfg.min_lr, cfg.lr) / cfg.lr
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+Hidden = Any  # a tensor or a tuple of tensors (the LSTM's (h, c))
+
+
+def detach_hidden(h: Hidden) -> Hidden:
+    """Stop the gradient at the chunk boundary but keep the state (truncated BPTT)."""
+    if h is None:
+        return None
+    if isinstance(h, torch.Tensor):
+        return h.detach()
+    return tuple(detach_hidden(x) for x in h)
+
+
+def _hidden_to(h: Hidden, device: torch.device | str) -> Hidden:
+    if h is None:
+        return None
+    if isinstance(h, torch.Tensor):
+        return h.to(device)
+    return tuple(_hidden_to(x, device) for x in h)
+
+
+def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy in nats per character over every position of every row."""
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, tokens: Any, batch_size: int, seq_len: int, device: torch.device) -> float:
+    """Mean loss in nats per character on ``tokens``, the hidden state carried through it."""
+    was_training = model.training
+    model.eval()
+    try:
+        total, count, h = 0.0, 0, None
+        for x, y in eval_streams(tokens, batch_size, seq_len):
+            logits, h = model(x.to(device), h)
+            total += float(sequence_loss(logits, y.to(device), reduction="sum"))
+            count += y.numel()
+        return total / max(1, count)
+    finally:
+        model.train(was_training)
+
+
+@dataclass
+class TrainResult:
+    step: int
+    train_loss: float
+    val_loss: float | None
+    elapsed_s: float
+    stopped_early: bool
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def train(
+    model: nn.Module,
+    corpus: Corpus,
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    *,
+    device: torch.device,
+    extra_state: dict[str, Any],
+    resume_state: dict[str, Any] | None = None,
+    callback: Callable[[dict[str, Any]], None] | None = None,
+    extra_eval: Callable[[nn.Module], dict[str, float]] | None = None,
+) -> TrainResult:
+    """Train ``model`` on ``corpus`` with truncated BPTT, writing metrics and checkpoints.
+
+    Args:
+        model: forward ``(idx, h) -> (logits, h)``; moved to ``device``.
+        corpus: memory-mapped tokens with their train/validation split.
+        cfg: the hyper-parameters.
+        run_dir: gets ``metrics.jsonl`` (one JSON record per log/eval) and ``ckpt.pt``.
+            ``elapsed_s`` in the records is training time (evaluation excluded); ``wall_s``
+            counts everything since the run began, ``cpu_s`` the CPU time of this process (all
+            threads; on a shared machine it says what the run would take on idle cores).
+        device: where to train.
+        extra_state: stored as-is in every checkpoint (the model config, the vocabulary).
+        resume_state: a loaded checkpoint to continue from exactly.
+        callback: called with every metrics record (progress bars, printing).
+        extra_eval: more validation figures (e.g. the loss at chosen positions), computed at
+            every evaluation (in eval mode, without gradients) and added to its record.
+    """
+    run = Path(run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    if resume_state is None:
+        torch.manual_seed(cfg.seed)
+    model.to(device).train()
+    opt_cls = OPTIMIZERS[cfg.optimizer]
+    kwargs: dict[str, Any] = {"lr": cfg.lr}
+    if cfg.weight_decay:
+        kwargs["weight_decay"] = cfg.weight_decay
+    optimizer = opt_cls(model.parameters(), **kwargs)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
+    batches = TBPTTBatches(corpus.train, cfg.batch_size, cfg.seq_len, torch.Generator().manual_seed(cfg.seed))
+
+    step, elapsed, wall, cpu, h = 0, 0.0, 0.0, 0.0, None
+    loss_sum, loss_count, best_val = 0.0, 0, math.inf
+    if resume_state is not None:
+        model.load_state_dict(resume_state["model"])
+        optimizer.load_state_dict(resume_state["optimizer"])
+        scheduler.load_state_dict(resume_state["scheduler"])
+        batches.load_state_dict(resume_state["batches"])
+        _set_rng_state(resume_state["rng"])
+        h = _hidden_to(resume_state["hidden"], device)
+        step, elapsed = int(resume_state["step"]), float(resume_state["elapsed_s"])
+        wall, cpu = float(resume_state["wall_s"]), float(resume_state["cpu_s"])
+        loss_sum, loss_count = float(resume_state["loss_sum"]), int(resume_state["loss_count"])
+        best_val = float(resume_state["best_val_loss"])
+
+    metrics_path = run / "metrics.jsonl"
+    if resume_state is None and metrics_path.exists():
+        metrics_path.unlink()  # a fresh run starts a fresh log
+    elif resume_state is not None and metrics_path.exists():
+        # Records written after the checkpoint (a run killed outright) are redone: drop them.
+        kept = [line for line in metrics_path.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line)["step"] <= step]
+        write_text(metrics_path, "".join(line + "\n" for line in kept))
+
+    def emit(record: dict[str, Any]) -> None:
+        with open(metrics_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if callback is not None:
+            callback(record)
+
+    def checkpoint() -> None:
+        save_checkpoint(
+            {
+                **extra_state,
+                "train_config": cfg.to_dict(),
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "batches": batches.state_dict(),
+                "rng": _rng_state(),
+                "hidden": h,
+                "step": step,
+                "elapsed_s": elapsed,
+                "wall_s": time.perf_counter() - wall_start,
+                "cpu_s": cpu + time.process_time() - cpu_start,
+                "loss_sum": loss_sum,
+                "loss_count": loss_count,
+                "best_val_loss": best_val,
+            },
+            run / CHECKPOINT_NAME,
+        )
+
+    last_train = math.nan
+    val_loss: float | None = None
+    stopped = False
+    chars_in_interval, t_interval = 0, time.perf_counter()
+    t_start = time.perf_counter() - elapsed
+    wall_start = time.perf_counter() - wall
+    cpu_start = time.process_time()
+    # Ctrl-C only raises a flag; the loop saves a checkpoint at the next step boundary, so the
+    # saved state is never that of a half-done step and --resume stays exact.
+    interrupted = threading.Event()
+    restore = None
+    if threading.current_thread() is threading.main_thread():
+        restore = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.set())
+    try:
+        while step < cfg.max_steps:
+            if interrupted.is_set():
+                checkpoint()
+                raise KeyboardInterrupt
+            x, y, new_epoch = batches.next()
+            if new_epoch:
+                h = None  # the streams jumped: the carried state no longer belongs to them
+            x, y = x.to(device), y.to(device)
+            logits, h = model(x, h)
+            loss = sequence_loss(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            h = detach_hidden(h)
+            step += 1
+            last_train = float(loss.item())
+            loss_sum += last_train
+            loss_count += 1
+            chars_in_interval += y.numel()
+            elapsed = time.perf_counter() - t_start
+
+            if step % cfg.log_interval == 0 or step == cfg.max_steps:
+                now = time.perf_counter()
+                mean = loss_sum / loss_count
+                emit({
+                    "kind": "train", "step": step, "loss": last_train, "mean_loss": mean,
+                    "bpc": mean / LN2, "lr": scheduler.get_last_lr()[0],
+                    "chars_per_s": chars_in_interval / max(1e-9, now - t_interval), "elapsed_s": elapsed,
+                })
+                loss_sum, loss_count, chars_in_interval, t_interval = 0.0, 0, 0, now
+            out_of_time = cfg.max_time_s > 0 and elapsed >= cfg.max_time_s
+            if step % cfg.eval_interval == 0 or step == cfg.max_steps or out_of_time:
+                val_tokens = corpus.val[: cfg.eval_chars + 1] if cfg.eval_chars else corpus.val
+                t_eval = time.perf_counter()
+                if len(val_tokens) >= 2:
+                    val_loss = evaluate(model, val_tokens, cfg.batch_size, cfg.seq_len, device)
+                    best_val = min(best_val, val_loss)
+                    record = {"kind": "val", "step": step, "val_loss": val_loss, "val_bpc": val_loss / LN2,
+                              "elapsed_s": elapsed, "wall_s": time.perf_counter() - wall_start,
+                              "cpu_s": cpu + time.process_time() - cpu_start}
+                    if extra_eval is not None:
+                        model.eval()
+                        with torch.no_grad():
+                            record.update(extra_eval(model))
+                        model.train()
+                    emit(record)
+                # Evaluation time is not training time: keep it out of the clock and the rate.
+                t_start += time.perf_counter() - t_eval
+                t_interval += time.perf_counter() - t_eval
+                checkpoint()
+            if out_of_time:
+                stopped = True
+                break
+    finally:
+        if restore is not None:
+            signal.signal(signal.SIGINT, restore)
+    return TrainResult(step=step, train_loss=last_train, val_loss=val_loss, elapsed_s=elapsed, stopped_early=stopped)
