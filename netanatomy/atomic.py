@@ -20,6 +20,10 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates the file private (0600); give it the mode any new file would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
@@ -52,3 +56,20 @@ def savefig(fig: Any, path: str | os.PathLike[str], **kw: Any) -> None:
     target = Path(path)
     fmt = target.suffix.lstrip(".") or "png"
     write_with(target, lambda f: fig.savefig(f, format=fmt, **kw), suffix=target.suffix)
+
+
+def torch_load(path: str | os.PathLike[str], hint: str = "") -> Any:
+    """``torch.load`` with ``weights_only=True`` onto the CPU (a GPU checkpoint loads anywhere);
+    a missing, corrupt or foreign file is a one-line user error (``hint`` says how to get one)."""
+    import torch
+
+    from netanatomy.errors import UserError
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"no checkpoint at {str(p)!r}" + (f"; {hint}" if hint else ""))
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling, zip and format errors all mean "not our checkpoint"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{str(p)!r} is not a readable checkpoint ({first[:120]})") from None

@@ -10,15 +10,6 @@ import torch
 from netanatomy.cli.main import main
 from netanatomy.training.experiments.bottleneck import NAIVE, REDUCED, branch_costs
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> object:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # Hand derivation (CS231n Lecture 9, the Inception slide; Szegedy et al. 2015 Fig. 2):
 # a k x k conv with C_out filters on a 28x28xC_in map costs 28·28·k·k·C_in·C_out multiply-adds
 # ("same" padding keeps 28x28), and has k·k·C_in·C_out weights + C_out biases.

@@ -12,14 +12,6 @@ from netanatomy.cli.main import main
 from netanatomy.training.checkpoint import load_checkpoint
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> object:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A resnet20 trained for one epoch on the synthetic set, through the CLI."""

@@ -15,16 +15,6 @@ from netanatomy.training.schedule import lr_factor
 from netanatomy.training.trainer import TrainConfig, TrainingDiverged, train
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> object:
-    # Tiny models gain nothing from more threads, and on a busy shared machine OpenMP's
-    # spinning threads make them many times slower.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_cnn(in_channels: int = 1, num_classes: int = 4, batch_norm: bool = True, dropout: float = 0.2) -> nn.Module:
     """A small CNN defined here, so the trainer is tested independently of the zoo."""
     torch.manual_seed(0)

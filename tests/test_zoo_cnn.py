@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -19,17 +19,6 @@ from netanatomy.errors import UserError
 from netanatomy.zoo import create_model, get_model_info, list_models
 from netanatomy.zoo.cifar_resnet import ShortcutA
 from netanatomy.zoo.googlenet import GoogLeNetOutputs
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # These models and inputs are tiny: one thread is faster, and two threads per pytest-xdist
-    # worker on a 2-core machine spin in OpenMP barriers (seconds per forward pass).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 CNN_FAMILIES = {"alexnet", "vgg", "nin", "googlenet", "resnet", "cifar_resnet", "densenet", "squeezenet"}
 CNN_MODELS = [n for n in list_models() if get_model_info(n).family in CNN_FAMILIES]

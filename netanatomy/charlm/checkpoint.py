@@ -12,14 +12,12 @@ afterwards: a checkpoint written on a GPU samples on a machine without one.
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from netanatomy.atomic import torch_save
+from netanatomy.atomic import torch_load, torch_save
 from netanatomy.charlm.corpus import Vocabulary
 from netanatomy.errors import UserError
 from netanatomy.zoo.charrnn import CharRNN, build_char_model
@@ -43,29 +41,10 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint (a file or a run directory) with all tensors on the CPU."""
     p = checkpoint_path(path)
-    if not p.is_file():
-        raise UserError(f"no checkpoint at {p}; train one with `netanatomy charrnn train TEXT --out RUN_DIR`")
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{p} is not a readable checkpoint ({first})") from None
+    state = torch_load(p, hint="train one with `netanatomy charrnn train TEXT --out RUN_DIR`")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{p} is not a netanatomy char-model checkpoint (format {FORMAT!r} expected)")
     return state
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto``: CUDA when present, else the CPU; an unusable device is the user's error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}; use auto, cpu or cuda") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} asked for but CUDA is not available here; use --device cpu")
-    return device
 
 
 def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[CharRNN, Vocabulary, dict[str, Any]]:

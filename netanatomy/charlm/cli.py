@@ -31,7 +31,7 @@ def _register_charrnn(sub: argparse._SubParsersAction[Any]) -> None:
     t = cmds.add_parser(
         "train",
         help="train on a text file (truncated BPTT), with checkpoints and --resume",
-        description="Train a char model on TEXT_FILE: the first 90%% trains, the last 10%% validates "
+        description="Train a char model on TEXT_FILE: the first 90% trains, the last 10% validates "
         "(nanoGPT's shakespeare_char split). Writes RUN_DIR/ckpt.pt, metrics.jsonl and loss.png.",
     )
     t.add_argument("text", metavar="TEXT_FILE", help="a UTF-8 text file (any file with --byte-level)")

@@ -11,10 +11,11 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from netanatomy.charlm.checkpoint import CHECKPOINT_NAME, load_checkpoint, pick_device
+from netanatomy.charlm.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from netanatomy.charlm.corpus import Vocabulary, load_corpus
 from netanatomy.charlm.plot import plot_run
 from netanatomy.charlm.train import TrainConfig, train
+from netanatomy.devices import pick_device
 from netanatomy.errors import UserError
 from netanatomy.zoo.charrnn import CharRNNConfig, build_char_model
 

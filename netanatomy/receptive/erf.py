@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from netanatomy.atomic import torch_load
 from netanatomy.errors import UnknownNameError, UserError, close_names
 from netanatomy.receptive.fields import FieldInfo, fmt
 
@@ -67,13 +68,7 @@ class ERFResult:
 
 def load_weights(model: nn.Module, path: str | Path) -> None:
     """Load a state_dict, or a checkpoint holding one under 'model', 'model_state' or 'state_dict'."""
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"no such checkpoint {str(path)!r}")
-    try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UserError(f"cannot read checkpoint {str(path)!r}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    obj = torch_load(path)
     if isinstance(obj, dict):
         for key in ("model", "model_state", "state_dict"):
             if isinstance(obj.get(key), dict):

@@ -30,13 +30,7 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a netanatomy training checkpoint; anything else is a one-line user error."""
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"checkpoint {str(p)!r} does not exist")
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{str(p)!r} is not a readable checkpoint ({first[:120]})") from None
+    state = atomic.torch_load(p, hint="train one with `netanatomy train MODEL`")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{str(p)!r} is not a netanatomy training checkpoint (written by `netanatomy train`)")
     return state

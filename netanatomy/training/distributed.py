@@ -17,6 +17,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from netanatomy.devices import pick_device
 from netanatomy.errors import UserError
 
 
@@ -39,19 +40,6 @@ class DistContext:
         return self.world_size > 1
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` is the GPU when there is one, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}; use auto, cpu or cuda") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA GPU is available here; use --device cpu")
-    return dev
-
-
 def init_distributed(device: str = "auto") -> DistContext:
     """Join the process group described by torchrun's environment, if any.
 
@@ -59,7 +47,7 @@ def init_distributed(device: str = "auto") -> DistContext:
         device: "auto", "cpu" or "cuda"; with CUDA each process takes GPU ``LOCAL_RANK``.
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    dev = resolve_device(device)
+    dev = pick_device(device)
     if world_size <= 1:
         return DistContext(device=dev)
     rank = int(os.environ["RANK"])
