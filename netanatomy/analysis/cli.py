@@ -100,6 +100,7 @@ def _summary(args: argparse.Namespace) -> int:
 
 def _models(args: argparse.Namespace) -> int:
     import json
+    import re
 
     from netanatomy.analysis.summary import summary
     from netanatomy.report import units
@@ -144,7 +145,9 @@ def _models(args: argparse.Namespace) -> int:
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in rows:
         # The paper's authors and year; the title is in --format json/md.
-        table.add_row(r["name"], r["family"], units.count(r["params"]), units.si(r["macs"]), r["input"], r["paper"].split(",")[0])
+        authors = re.match(r"(.*?\d{4})", r["paper"])
+        table.add_row(r["name"], r["family"], units.count(r["params"]), units.si(r["macs"]), r["input"],
+                      authors[1] if authors else r["paper"])
     console().print(table)
     return 0
 
