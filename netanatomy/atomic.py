@@ -72,4 +72,7 @@ def torch_load(path: str | os.PathLike[str], hint: str = "") -> Any:
         return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling, zip and format errors all mean "not our checkpoint"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "Weights only load failed" in first:
+            # Loading arbitrary pickles runs code; a file that needs that is not ours to open.
+            first = "it holds Python objects that torch.load(weights_only=True) refuses to unpickle"
         raise UserError(f"{str(p)!r} is not a readable checkpoint ({first[:120]})") from None

@@ -78,6 +78,6 @@ def test_erf_bad_checkpoint(tmp_path, capsys):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     assert main(["erf", f"{src}:build", "--input", "1x1x15x15", "-c", str(bad)]) == 2
-    assert "cannot read checkpoint" in capsys.readouterr().err
+    assert "is not a readable checkpoint" in capsys.readouterr().err
     assert main(["erf", f"{src}:build", "--input", "1x1x15x15", "-c", str(tmp_path / "missing.pt")]) == 2
-    assert "no such checkpoint" in capsys.readouterr().err
+    assert "no checkpoint at" in capsys.readouterr().err

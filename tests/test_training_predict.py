@@ -101,7 +101,7 @@ def test_checkpoint_errors_are_one_line(trained: Path, tmp_path: Path, capsys: p
     cases.append((["predict", str(tmp_path / "foreign.pt"), str(img)], "not a netanatomy training checkpoint"))
     (tmp_path / "corrupt.pt").write_bytes(b"\x00garbage" * 10)
     cases.append((["predict", str(tmp_path / "corrupt.pt"), str(img)], "is not a readable checkpoint"))
-    cases.append((["predict", str(tmp_path / "missing.pt"), str(img)], "does not exist"))
+    cases.append((["predict", str(tmp_path / "missing.pt"), str(img)], "no checkpoint at"))
     (tmp_path / "text.jpg").write_text("hello")
     cases.append((["predict", str(trained / "last.pt"), str(tmp_path / "text.jpg")], "is not a readable image"))
     for argv, message in cases:
