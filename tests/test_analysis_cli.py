@@ -110,3 +110,18 @@ def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], ar
     assert code == 2
     assert needle in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_factory_that_cannot_build_on_meta(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A factory that computes with its weights while building falls back to a real CPU build."""
+    src = tmp_path / "eager.py"
+    src.write_text(
+        "import torch, torch.nn as nn\n"
+        "def build():\n"
+        "    m = nn.Linear(4, 3)\n"
+        "    if float(m.weight.abs().sum()) < 0:\n"  # reads a value: impossible on meta
+        "        raise AssertionError\n"
+        "    return m\n"
+    )
+    code, out, _ = run(capsys, "summary", f"{src}:build", "--input", "2x4", "-f", "json")
+    assert code == 0 and json.loads(out)["totals"]["params"] == 4 * 3 + 3

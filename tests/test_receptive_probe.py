@@ -180,7 +180,7 @@ _stage = st.one_of(
 )
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_stage, min_size=1, max_size=6))
 def test_engine_equals_probe_on_random_dags(stages: list[tuple]):
     # Pooling padding must be at most half the kernel (a PyTorch rule): fix drawn values.

@@ -145,7 +145,15 @@ def _from_factory(text: str, input_sizes: list[tuple[int, ...]] | None, kwargs: 
             except Exception as exc:  # the user's factory raised: their bug, reported in one line
                 raise UserError(f"{text}: the factory raised {type(exc).__name__}: {exc}") from None
 
-    return ResolvedModel(_build(make, text, device), text, sizes, [torch.float32] * len(sizes), True)
+    try:
+        model = _build(make, text, device)
+    except UserError:
+        if torch.device(device).type != "meta":
+            raise
+        # Some factories cannot run on the meta device (they compute with their weights while
+        # building); build those for real on the CPU, which the analysis handles just as well.
+        model = _build(make, text, "cpu")
+    return ResolvedModel(model, text, sizes, [torch.float32] * len(sizes), True)
 
 
 def _import_optional(module: str, package: str) -> Any:
