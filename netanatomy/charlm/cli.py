@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from netanatomy.cli.lazy import lazy_handler
+
 _MODELS = ("lstm", "gru", "rnn")
 
 
@@ -79,14 +81,14 @@ def _register_charrnn(sub: argparse._SubParsersAction[Any]) -> None:
                    help="per character: the top candidates with their probabilities and the one drawn")
     s.add_argument("--candidates", type=int, default=5, help="candidates shown by --explain (default: 5)")
     s.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
-    s.set_defaults(handler=_charrnn_sample)
+    s.set_defaults(handler=lazy_handler("netanatomy.charlm.commands", "sample_command"))
 
     h = cmds.add_parser("hello", help='the lecture\'s toy: a 4-character RNN learns "hello", every matrix shown')
     h.add_argument("--hidden-size", type=int, default=3, help="hidden units (the lecture draws 3)")
     h.add_argument("--steps", type=int, default=300, help="Adagrad steps")
     h.add_argument("--lr", type=float, default=0.1, help="Adagrad learning rate")
     h.add_argument("--seed", type=int, default=0)
-    h.set_defaults(handler=_charrnn_hello)
+    h.set_defaults(handler=lazy_handler("netanatomy.charlm.commands", "hello_command"))
 
     m = cmds.add_parser(
         "markov",
@@ -103,7 +105,7 @@ def _register_charrnn(sub: argparse._SubParsersAction[Any]) -> None:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default: 1, fastest for this small model)")
     m.add_argument("--quiet", action="store_true")
-    m.set_defaults(handler=_charrnn_markov)
+    m.set_defaults(handler=lazy_handler("netanatomy.charlm.commands", "markov_command"))
 
 
 def _charrnn_train(args: argparse.Namespace) -> int:
@@ -116,22 +118,7 @@ def _charrnn_train(args: argparse.Namespace) -> int:
     return train_command(args)
 
 
-def _charrnn_sample(args: argparse.Namespace) -> int:
-    from netanatomy.charlm.commands import sample_command
 
-    return sample_command(args)
-
-
-def _charrnn_hello(args: argparse.Namespace) -> int:
-    from netanatomy.charlm.commands import hello_command
-
-    return hello_command(args)
-
-
-def _charrnn_markov(args: argparse.Namespace) -> int:
-    from netanatomy.charlm.commands import markov_command
-
-    return markov_command(args)
 
 
 def _add_sampling_args(p: argparse.ArgumentParser) -> None:
@@ -157,17 +144,17 @@ def _register_ngram(sub: argparse._SubParsersAction[Any]) -> None:
     t.add_argument("--out", metavar="MODEL.npz", default=None, help="save the model here")
     t.add_argument("--single-discount", action="store_true", help="one discount per order instead of three")
     _add_corpus_args(t)
-    t.set_defaults(handler=_ngram_train)
+    t.set_defaults(handler=lazy_handler("netanatomy.charlm.ngram_commands", "train_command"))
     e = cmds.add_parser("eval", help="bits/char of a saved model on a text (its validation split by default)")
     e.add_argument("model", metavar="MODEL.npz")
     e.add_argument("text", metavar="TEXT_FILE")
     e.add_argument("--whole", action="store_true", help="score the whole file, not its validation split")
     e.add_argument("--val-fraction", type=float, default=0.1)
-    e.set_defaults(handler=_ngram_eval)
+    e.set_defaults(handler=lazy_handler("netanatomy.charlm.ngram_commands", "eval_command"))
     s = cmds.add_parser("sample", help="generate text from a saved model")
     s.add_argument("model", metavar="MODEL.npz")
     _add_sampling_args(s)
-    s.set_defaults(handler=_ngram_sample)
+    s.set_defaults(handler=lazy_handler("netanatomy.charlm.ngram_commands", "sample_command"))
 
 
 def _add_corpus_args(p: argparse.ArgumentParser) -> None:
@@ -176,22 +163,7 @@ def _add_corpus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-vocab", type=int, default=1024, help="binary-file guard: most distinct characters")
 
 
-def _ngram_train(args: argparse.Namespace) -> int:
-    from netanatomy.charlm.ngram_commands import train_command
 
-    return train_command(args)
-
-
-def _ngram_eval(args: argparse.Namespace) -> int:
-    from netanatomy.charlm.ngram_commands import eval_command
-
-    return eval_command(args)
-
-
-def _ngram_sample(args: argparse.Namespace) -> int:
-    from netanatomy.charlm.ngram_commands import sample_command
-
-    return sample_command(args)
 
 
 # ----------------------------------------------------------------------------- data
