@@ -1,9 +1,14 @@
 """Entry point of the ``netanatomy`` command.
 
-Each area of the package (analysis, receptive fields, character models, CNN training) adds its
-own sub-commands from its ``cli.py`` through a ``register(subparsers)`` function. Those modules
-import only ``argparse`` at top level, so that ``netanatomy summary`` does not pay for matplotlib
-or the trainer; the handlers import what they need.
+The CLI is the top floor of the package: one module per command group under ``netanatomy/cli/``
+(listed in ``GROUPS``), each with a ``register(subparsers)`` function that adds its parsers and
+sets ``handler`` to a function of the same module. Those modules import only the standard library
+at top level, so that ``netanatomy --help`` does not import torch; a handler imports the library
+code it needs when it runs. The libraries below never import this package. Shared flags come
+from ``netanatomy.cli.common``.
+
+Exit codes: 0 success; 2 a user mistake (one line naming the problem and the way out); 1 an
+internal error (one line; ``--debug`` shows the traceback); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from netanatomy.errors import UserError
 
-_AREAS: tuple[str, ...] = (
+# One module per command group; each adds its sub-commands with register(subparsers).
+GROUPS: tuple[str, ...] = (
     "netanatomy.analysis.cli",
     "netanatomy.receptive.cli",
     "netanatomy.charlm.cli",
@@ -33,15 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     from netanatomy import __version__
 
     parser.add_argument("--version", action="version", version=f"netanatomy {__version__}")
+    parser.add_argument("--debug", action="store_true", help="on an internal error, print the full traceback")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for area in _AREAS:
-        importlib.import_module(area).register(sub)
+    for group in GROUPS:
+        importlib.import_module(group).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; user mistakes print one line and return 2."""
+    """Run the CLI; user mistakes print one line and return 2, our bugs return 1."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -57,6 +65,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except Exception as exc:
+        # Anything that is not a UserError is our bug: say so, and keep the traceback one flag away.
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"netanatomy: internal error: {type(exc).__name__}: {first}"
+              + ("" if getattr(args, "debug", False) else " (rerun with --debug for the traceback; please report it)"),
+              file=sys.stderr)
+        return 1
 
 
 def run() -> None:
