@@ -19,8 +19,10 @@ import torch
 
 from netanatomy.charlm.corpus import load_corpus
 from netanatomy.charlm.ngram import KneserNey
-from netanatomy.charlm.plot import plot_curves, read_metrics
-from netanatomy.charlm.train import TrainConfig, train
+from netanatomy.charlm.train import train
+from netanatomy.training.config import CharTrainConfig
+from netanatomy.training.metrics import read_metrics
+from netanatomy.training.plots import plot_curves
 from netanatomy.zoo.charrnn import CharRNNConfig, build_char_model
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
@@ -47,7 +49,7 @@ def main() -> None:
     corpus = load_corpus(args.text, out / "data")
     mcfg = CharRNNConfig(cell="lstm", vocab_size=corpus.vocab.size, hidden_size=args.hidden_size,
                          num_layers=args.num_layers, dropout=args.dropout)
-    cfg = TrainConfig(seq_len=args.seq_len, batch_size=args.batch_size, max_steps=args.steps, lr=args.lr,
+    cfg = CharTrainConfig(seq_len=args.seq_len, batch_size=args.batch_size, max_steps=args.steps, lr=args.lr,
                       warmup_steps=30, eval_interval=100, log_interval=20, max_time_s=args.minutes * 60)
     model = build_char_model(mcfg)
     print(f"LSTM {args.num_layers}x{args.hidden_size} dropout {args.dropout}, "

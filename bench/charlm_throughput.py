@@ -24,15 +24,20 @@ args = ap.parse_args()
 for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[var] = str(args.threads)  # before numpy/torch load their BLAS
 
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from netanatomy.charlm.corpus import load_corpus  # noqa: E402
-from netanatomy.charlm.reference_numpy import train_adagrad  # noqa: E402
-from netanatomy.charlm.train import TrainConfig, train  # noqa: E402
+from netanatomy.charlm.train import train  # noqa: E402
+from netanatomy.training.config import CharTrainConfig  # noqa: E402
 from netanatomy.zoo.charrnn import CharRNNConfig, build_char_model  # noqa: E402
+
+# The numpy min-char-rnn loop is the test suite's oracle, kept with the tests (tests/reference_numpy.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from reference_numpy import train_adagrad  # noqa: E402
 
 H, T = 100, 25
 
@@ -56,7 +61,7 @@ def main() -> None:
             steps = max(20, args.torch_chars // (batch * T)) if batch > 1 else 2000
             torch.manual_seed(0)
             mcfg = CharRNNConfig(cell="rnn", vocab_size=V, hidden_size=H, num_layers=1)
-            cfg = TrainConfig(seq_len=T, batch_size=batch, max_steps=steps, optimizer=opt, lr=0.1 if opt == "adagrad" else 2e-3,
+            cfg = CharTrainConfig(seq_len=T, batch_size=batch, max_steps=steps, optimizer=opt, lr=0.1 if opt == "adagrad" else 2e-3,
                               schedule="constant", eval_interval=10**9, log_interval=10**9, eval_chars=1)
             model = build_char_model(mcfg)
             w0, c0 = time.perf_counter(), time.process_time()

@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from netanatomy.training.datasets import DatasetInfo
-from netanatomy.training.trainer import TrainConfig, train
+from netanatomy.training.trainer import ImageTrainConfig, train
 
 
 def main() -> None:
@@ -39,7 +39,7 @@ def main() -> None:
     print(torch.cuda.get_device_name(), f"batch {args.batch_size}, {args.images} images on the GPU")
     for name in args.models.split(","):
         for amp in (False, True):
-            cfg = TrainConfig(model=name, dataset="random", epochs=args.epochs, batch_size=args.batch_size,
+            cfg = ImageTrainConfig(model=name, dataset="random", epochs=args.epochs, batch_size=args.batch_size,
                               amp=amp, channels_last=amp, compile=args.compile, device="cuda",
                               progress=False, log=False, save=False)  # fmt: skip
             rate = train(cfg, data=data).history[-1]["images_per_s"]

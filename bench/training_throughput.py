@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from netanatomy.training.datasets import load_dataset
-from netanatomy.training.trainer import TrainConfig, train
+from netanatomy.training.trainer import ImageTrainConfig, train
 from netanatomy.zoo.registry import create_model
 
 
@@ -42,7 +42,7 @@ def hand_loop(data: torch.Tensor, labels: torch.Tensor, batch: int, seed: int) -
 
 
 def trainer(data: tuple, batch: int, seed: int, augment: bool) -> float:
-    cfg = TrainConfig(model="resnet20", dataset="mnist", epochs=1, batch_size=batch, lr=0.1,
+    cfg = ImageTrainConfig(model="resnet20", dataset="mnist", epochs=1, batch_size=batch, lr=0.1,
                       schedule="constant", augment=augment, seed=seed, progress=False, log=False, save=False)  # fmt: skip
     return train(cfg, data=data).history[0]["images_per_s"]
 

@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from netanatomy.training.trainer import TrainConfig, train
+from netanatomy.training.trainer import ImageTrainConfig, train
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
         if m["val_acc"] >= args.target and not reached:
             reached.append((epoch + 1, time.perf_counter() - t0, m["val_acc"]))
 
-    cfg = TrainConfig(model="resnet20", dataset="mnist", data_dir=args.data_dir, epochs=args.epochs,
+    cfg = ImageTrainConfig(model="resnet20", dataset="mnist", data_dir=args.data_dir, epochs=args.epochs,
                       warmup_epochs=1, out_dir="/tmp/bench_time_to_97", progress=False)  # fmt: skip
     load0 = os.getloadavg()[0]
     result = train(cfg, on_epoch_end=check)

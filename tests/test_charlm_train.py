@@ -16,8 +16,9 @@ import torch
 from netanatomy.charlm.checkpoint import load_checkpoint, load_model
 from netanatomy.charlm.corpus import load_corpus
 from netanatomy.charlm.sample import generate
-from netanatomy.charlm.train import TrainConfig, train
+from netanatomy.charlm.train import train
 from netanatomy.cli.main import main
+from netanatomy.training.config import CharTrainConfig
 from netanatomy.zoo.charrnn import CharRNNConfig, build_char_model
 
 WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "and", "runs", "to", "its", "den", "at", "night")
@@ -37,11 +38,11 @@ def _losses(run: Path) -> dict[int, float]:
     return {r["step"]: r["loss"] for r in recs if r["kind"] == "train"}
 
 
-def _setup(tmp_path: Path, name: str) -> tuple[Any, Any, TrainConfig, dict[str, Any]]:
+def _setup(tmp_path: Path, name: str) -> tuple[Any, Any, CharTrainConfig, dict[str, Any]]:
     corpus = load_corpus(write_text(tmp_path / "text.txt"), tmp_path / name / "data")
     mcfg = CharRNNConfig(cell="lstm", vocab_size=corpus.vocab.size, hidden_size=24, num_layers=2, dropout=0.2)
     # 250 chunks of 12 per stream would not fit: a small corpus makes epochs wrap (tests the reset).
-    cfg = TrainConfig(seq_len=12, batch_size=4, max_steps=14, lr=3e-3, warmup_steps=2, eval_interval=5,
+    cfg = CharTrainConfig(seq_len=12, batch_size=4, max_steps=14, lr=3e-3, warmup_steps=2, eval_interval=5,
                       log_interval=1, seed=7)
     return corpus, mcfg, cfg, {"model_config": mcfg.to_dict(), "vocab": corpus.vocab.to_dict()}
 
@@ -67,7 +68,7 @@ def test_resume_after_interrupt_reproduces_uninterrupted_losses(tmp_path: Path) 
     state = load_checkpoint(run_b)
     assert state["step"] == 8
     model_b = build_char_model(state["model_config"])
-    train(model_b, corpus_b, TrainConfig.from_dict(state["train_config"]), run_b, device=torch.device("cpu"),
+    train(model_b, corpus_b, CharTrainConfig.from_dict(state["config"]), run_b, device=torch.device("cpu"),
           extra_state=extra, resume_state=state)
     resumed = _losses(run_b)
     assert resumed == full  # exact float equality, every step

@@ -21,7 +21,7 @@ _SCRIPT = textwrap.dedent(
     from torch import nn
     from netanatomy.training.datasets import load_dataset
     from netanatomy.training.distributed import shutdown
-    from netanatomy.training.trainer import TrainConfig, train
+    from netanatomy.training.trainer import ImageTrainConfig, train
 
     torch.set_num_threads(1)
     out = sys.argv[1]
@@ -33,7 +33,7 @@ _SCRIPT = textwrap.dedent(
     )
     # 256 synthetic images, 1/8 held out: 224 = 7 global batches of 32, no ragged last batch.
     data = load_dataset("synthetic", val_fraction=0.125)
-    cfg = TrainConfig(model="tiny", dataset="synthetic", epochs=2, batch_size=32, lr=0.05, warmup_epochs=0.5,
+    cfg = ImageTrainConfig(model="tiny", dataset="synthetic", epochs=2, batch_size=32, lr=0.05, warmup_epochs=0.5,
                       augment=False, val_fraction=0.125, out_dir=out, progress=False, log=False, device="cpu")
     result = train(cfg, model=model, data=data)
     if result.is_main:

@@ -12,7 +12,7 @@ from torch import nn
 from netanatomy.training.checkpoint import load_checkpoint
 from netanatomy.training.datasets import load_dataset
 from netanatomy.training.schedule import lr_factor
-from netanatomy.training.trainer import TrainConfig, TrainingDiverged, train
+from netanatomy.training.trainer import ImageTrainConfig, TrainingDiverged, train
 
 
 def tiny_cnn(in_channels: int = 1, num_classes: int = 4, batch_norm: bool = True, dropout: float = 0.2) -> nn.Module:
@@ -26,11 +26,11 @@ def tiny_cnn(in_channels: int = 1, num_classes: int = 4, batch_norm: bool = True
     )  # fmt: skip
 
 
-def config(tmp_path: Path, **kw: object) -> TrainConfig:
+def config(tmp_path: Path, **kw: object) -> ImageTrainConfig:
     base = dict(model="tiny", dataset="synthetic", epochs=3, batch_size=32, lr=0.1, out_dir=str(tmp_path),
                 progress=False, log=False)  # fmt: skip
     base.update(kw)
-    return TrainConfig(**base)  # type: ignore[arg-type]
+    return ImageTrainConfig(**base)  # type: ignore[arg-type]
 
 
 def test_training_drives_the_loss_down(tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
 """Character-level language models (CS231n Lecture 10).
 
 One module per concern: ``corpus`` (vocabulary, UTF-8 checks, memory-mapped tokens, splits),
-``batches`` (truncated-BPTT streams), ``train`` (the loop), ``checkpoint``, ``sample``
-(generation and ``--explain``), ``hello`` (the lecture's toy), ``reference_numpy`` (the
-vanilla RNN from the lecture's equations), ``ngram`` (the Kneser-Ney Markov baseline),
+``batches`` (truncated-BPTT streams), ``train`` (the loop, on the training core of
+:mod:`netanatomy.training`: config, schedule, checkpoint format, metrics log, plots),
+``checkpoint`` (the char model's side of a checkpoint), ``sample`` (generation, ``--explain``
+and the temperature table), ``hello`` (the lecture's toy), ``ngram`` (the Kneser-Ney Markov baseline),
 ``markov`` (the non-Markov demonstration), ``fetch`` (``netanatomy data shakespeare``) and
 ``cli``. The models themselves live in the zoo (:mod:`netanatomy.zoo.charrnn`).
 """

@@ -13,15 +13,23 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from netanatomy.charlm.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from netanatomy.charlm.corpus import Vocabulary, load_corpus
-from netanatomy.charlm.plot import plot_run
 from netanatomy.charlm.train import TrainConfig, train
 from netanatomy.devices import pick_device
 from netanatomy.errors import UserError
+from netanatomy.training.plots import plot_char_run as plot_run
 from netanatomy.zoo.charrnn import CharRNNConfig, build_char_model
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
+        model=f"char_{args.model}",
+        hidden_size=args.hidden_size,
+        num_layers=args.num_layers,
+        dropout=args.dropout,
+        embedding_dim=args.embedding_dim,
+        val_fraction=args.val_fraction,
+        byte_level=args.byte_level,
+        max_vocab=args.max_vocab,
         seq_len=args.seq_len,
         batch_size=args.batch_size,
         max_steps=args.steps,
@@ -50,7 +58,7 @@ def train_command(args: argparse.Namespace) -> int:
     resume_state: dict[str, Any] | None = None
     if args.resume:
         resume_state = load_checkpoint(out / CHECKPOINT_NAME)
-        cfg = TrainConfig.from_dict(resume_state["train_config"])
+        cfg = TrainConfig.from_dict(resume_state["config"])
         # Only the stopping rules may change on resume (to train longer); anything else would
         # make the continuation differ from the run it continues.
         if args.steps_given:

@@ -28,9 +28,11 @@ from torch import nn
 from netanatomy.atomic import write_text
 from netanatomy.charlm.corpus import Corpus, load_corpus
 from netanatomy.charlm.ngram import KneserNey
-from netanatomy.charlm.plot import plot_curves, read_metrics
-from netanatomy.charlm.train import TrainConfig, train
+from netanatomy.charlm.train import train
 from netanatomy.errors import UserError
+from netanatomy.training.config import CharTrainConfig
+from netanatomy.training.metrics import read_metrics
+from netanatomy.training.plots import plot_curves
 from netanatomy.zoo.charrnn import CharRNNConfig, build_char_model
 
 KEYS = "abcdefgh"
@@ -128,9 +130,9 @@ def run_demo(
         result.ngram_recall[order] = float(-lp[val_recall].mean())
 
     mcfg = CharRNNConfig(cell="lstm", vocab_size=vocab.size, hidden_size=cfg.hidden_size, num_layers=1)
-    tcfg = TrainConfig(seq_len=cfg.seq_len, batch_size=cfg.batch_size, max_steps=cfg.steps, lr=cfg.lr,
+    tcfg = CharTrainConfig(seq_len=cfg.seq_len, batch_size=cfg.batch_size, max_steps=cfg.steps, lr=cfg.lr,
                        min_lr=cfg.lr / 10, eval_interval=cfg.eval_interval, log_interval=cfg.eval_interval,
-                       seed=cfg.seed)
+                       seed=cfg.seed, sample_chars=0)  # the recall loss is the point here, not the text
     threads = torch.get_num_threads()
     try:
         if cfg.threads:

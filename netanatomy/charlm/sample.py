@@ -8,8 +8,10 @@ before the softmax (0 means argmax), ``top_k`` keeps only the k highest scores.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -78,17 +80,21 @@ def generate(
     if seed is not None:
         gen.manual_seed(seed)
     ids = vocab.encode(prime).tolist() if prime else [int(torch.randint(vocab.size, (1,), generator=gen))]
-    model.eval()
+    was_training = model.training
+    model.eval()  # no dropout while sampling; the caller's mode comes back below
     out: list[int] = []
-    with torch.no_grad():
-        logits, h = model(torch.tensor([ids], dtype=torch.int64, device=device))
-        for _ in range(length):
-            probs = next_distribution(logits[0, -1].cpu(), temperature, top_k)
-            drawn = int(torch.multinomial(probs, 1, generator=gen)) if temperature > 0 else int(torch.argmax(probs))
-            out.append(drawn)
-            if on_step is not None:
-                on_step(Step(probs=probs, drawn=drawn))
-            logits, h = model(torch.tensor([[drawn]], dtype=torch.int64, device=device), h)
+    try:
+        with torch.no_grad():
+            logits, h = model(torch.tensor([ids], dtype=torch.int64, device=device))
+            for _ in range(length):
+                probs = next_distribution(logits[0, -1].cpu(), temperature, top_k)
+                drawn = int(torch.multinomial(probs, 1, generator=gen)) if temperature > 0 else int(torch.argmax(probs))
+                out.append(drawn)
+                if on_step is not None:
+                    on_step(Step(probs=probs, drawn=drawn))
+                logits, h = model(torch.tensor([[drawn]], dtype=torch.int64, device=device), h)
+    finally:
+        model.train(was_training)
     return (prime if prime else vocab.decode(ids)) + vocab.decode(out)
 
 
@@ -99,3 +105,64 @@ def explain_line(step: Step, vocab: Vocabulary, index: int, top: int = 5) -> str
     rank = int((step.probs > step.probs[step.drawn]).sum()) + 1
     cands = "  ".join(f"{vocab.symbol(int(i)):>6} {float(v):.3f}" for v, i in zip(values, order))
     return f"{index:4d}  drew {vocab.symbol(step.drawn):>6} (p={float(step.probs[step.drawn]):.3f}, rank {rank})  | {cands}"
+
+
+#: The temperatures of the table: sharper than the model, the model itself, flatter.
+TABLE_TEMPERATURES: tuple[float, ...] = (0.5, 1.0, 1.5)
+
+
+@dataclass
+class TemperatureSample:
+    """One row of the temperature table: a sample and how uncertain each of its draws was."""
+
+    temperature: float
+    text: str
+    #: Mean over the generated characters of the entropy H(p_t) = -sum_i p_t,i ln p_t,i of the
+    #: softmax each one was drawn from (at this temperature), in nats and in bits.
+    entropy_nats: float
+    entropy_bits: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def entropy_nats(probs: torch.Tensor) -> float:
+    """Shannon entropy of one distribution in nats (0 ln 0 = 0)."""
+    p = probs.double()
+    p = p[p > 0]
+    return float(-(p * p.log()).sum())
+
+
+def temperature_table(
+    model: nn.Module,
+    vocab: Vocabulary,
+    prime: str = "",
+    length: int = 200,
+    *,
+    temperatures: Sequence[float] = TABLE_TEMPERATURES,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> list[TemperatureSample]:
+    """A sample per temperature (same prime, same seed), with the entropy per character.
+
+    Dividing the scores by T < 1 sharpens the softmax (safer, repetitive text, lower entropy);
+    T > 1 flattens it towards uniform (more surprising text, more spelling mistakes). The
+    entropy is that of the distribution each character was actually drawn from, so the table
+    shows the trade-off in numbers, not only in the text. The model's train/eval mode is kept.
+    Each sample draws from its own generator seeded with ``seed``: the global RNG is untouched.
+    """
+    if length < 1:
+        raise UserError(f"the temperature table needs at least 1 character per sample, got {length}")
+    rows = []
+    for t in temperatures:
+        if t <= 0:
+            raise UserError(f"temperatures of the table must be > 0, got {t}")
+        entropies: list[float] = []
+
+        def record(step: Step, out: list[float] = entropies) -> None:
+            out.append(entropy_nats(step.probs))
+
+        text = generate(model, vocab, prime, length, temperature=t, seed=seed, device=device, on_step=record)
+        mean = sum(entropies) / len(entropies)
+        rows.append(TemperatureSample(temperature=float(t), text=text, entropy_nats=mean, entropy_bits=mean / math.log(2)))
+    return rows

@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,73 +30,24 @@ from netanatomy.atomic import write_text
 from netanatomy.charlm.batches import TBPTTBatches, eval_streams
 from netanatomy.charlm.checkpoint import CHECKPOINT_NAME, save_checkpoint
 from netanatomy.charlm.corpus import Corpus
-from netanatomy.errors import UserError
+from netanatomy.charlm.sample import TemperatureSample, generate, temperature_table
+from netanatomy.training.checkpoint import capture_rng, restore_rng
+from netanatomy.training.config import CHAR_OPTIMIZERS, CharTrainConfig
+from netanatomy.training.metrics import MetricsLogger, metrics_path
+from netanatomy.training.schedule import build_scheduler
 
-#: Optimizers by name; Adagrad is the one min-char-rnn (and the lecture's toy) uses.
+#: Optimizers by name (the names are :data:`netanatomy.training.config.CHAR_OPTIMIZERS`).
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
     "adagrad": torch.optim.Adagrad,
 }
-SCHEDULES = ("cosine", "constant")
+assert set(OPTIMIZERS) == set(CHAR_OPTIMIZERS)
+#: The earlier name of :class:`CharTrainConfig`, kept for callers of this module.
+TrainConfig = CharTrainConfig
 LN2 = math.log(2.0)
-
-
-@dataclass
-class TrainConfig:
-    """Hyper-parameters of one run; saved (as a dict) in its checkpoints."""
-
-    seq_len: int = 128
-    batch_size: int = 64
-    max_steps: int = 2000
-    optimizer: str = "adamw"
-    lr: float = 2e-3
-    #: Cosine decay goes from ``lr`` down to ``min_lr`` at ``max_steps`` (after the warm-up).
-    min_lr: float = 1e-4
-    schedule: str = "cosine"
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    #: Clip the global gradient norm (Pascanu et al., 2013); 0 disables.
-    grad_clip: float = 5.0
-    eval_interval: int = 200
-    #: Validation characters per evaluation; 0 = the whole validation split.
-    eval_chars: int = 0
-    log_interval: int = 10
-    seed: int = 1337
-    #: Stop (with a checkpoint) after this many seconds of training; 0 = no limit.
-    max_time_s: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise UserError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise UserError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
-        for name in ("seq_len", "batch_size", "max_steps", "eval_interval", "log_interval"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise UserError(f"lr must be positive, got {self.lr}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-
-def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """Multiplier of ``cfg.lr`` at ``step``: linear warm-up, then cosine decay to ``min_lr``
-    (Loshchilov & Hutter, 2017, without restarts) or constant."""
-    if step < cfg.warmup_steps:
-        return (step + 1) / cfg.warmup_steps
-    if cfg.schedule == "constant":
-        return 1.0
-    span = max(1, cfg.max_steps - cfg.warmup_steps)
-    progress = min(1.0, (step - cfg.warmup_steps) / span)
-    floor = min(cfg.min_lr, cfg.lr) / cfg.lr
-    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+#: The temperature table of a finished run, in its run directory.
+TEMPERATURES_NAME = "temperatures.json"
 
 
 Hidden = Any  # a tensor or a tuple of tensors (the LSTM's (h, c))
@@ -147,25 +98,15 @@ class TrainResult:
     val_loss: float | None
     elapsed_s: float
     stopped_early: bool
-
-
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    #: Samples at 0.5, 1.0, 1.5 (``cfg.sample_temperatures``) with their entropy per character,
+    #: made at the end of the run (also in ``RUN_DIR/temperatures.json``); empty without samples.
+    temperature_table: list[TemperatureSample] = field(default_factory=list)
 
 
 def train(
     model: nn.Module,
     corpus: Corpus,
-    cfg: TrainConfig,
+    cfg: CharTrainConfig,
     run_dir: str | Path,
     *,
     device: torch.device,
@@ -180,10 +121,14 @@ def train(
         model: forward ``(idx, h) -> (logits, h)``; moved to ``device``.
         corpus: memory-mapped tokens with their train/validation split.
         cfg: the hyper-parameters.
-        run_dir: gets ``metrics.jsonl`` (one JSON record per log/eval) and ``ckpt.pt``.
-            ``elapsed_s`` in the records is training time (evaluation excluded); ``wall_s``
-            counts everything since the run began, ``cpu_s`` the CPU time of this process (all
-            threads; on a shared machine it says what the run would take on idle cores).
+        run_dir: gets ``metrics.jsonl`` (one JSON record per log/eval), ``ckpt.pt`` and, at the
+            end, ``temperatures.json``. ``elapsed_s`` in the records is training time
+            (evaluation excluded); ``wall_s`` counts everything since the run began, ``cpu_s``
+            the CPU time of this process (all threads; on a shared machine it says what the run
+            would take on idle cores). Every ``val`` record holds a ``sample``: ``cfg.sample_chars``
+            characters after ``cfg.sample_prime`` at temperature 1, always with the seed
+            ``cfg.seed``, so that the samples of successive evaluations differ only by what the
+            model has learned (noise, then words, then verse).
         device: where to train.
         extra_state: stored as-is in every checkpoint (the model config, the vocabulary).
         resume_state: a loaded checkpoint to continue from exactly.
@@ -193,15 +138,17 @@ def train(
     """
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
+    if cfg.sample_chars:
+        corpus.vocab.encode(cfg.sample_prime)  # a prime outside the vocabulary fails now, not at the first evaluation
     if resume_state is None:
         torch.manual_seed(cfg.seed)
     model.to(device).train()
-    opt_cls = OPTIMIZERS[cfg.optimizer]
     kwargs: dict[str, Any] = {"lr": cfg.lr}
     if cfg.weight_decay:
         kwargs["weight_decay"] = cfg.weight_decay
-    optimizer = opt_cls(model.parameters(), **kwargs)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
+    optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), **kwargs)
+    scheduler = build_scheduler(optimizer, cfg.max_steps, cfg.schedule, cfg.warmup_steps, cfg.milestones, cfg.gamma,
+                                min_factor=min(cfg.min_lr, cfg.lr) / cfg.lr)
     batches = TBPTTBatches(corpus.train, cfg.batch_size, cfg.seq_len, torch.Generator().manual_seed(cfg.seed))
 
     step, elapsed, wall, cpu, h = 0, 0.0, 0.0, 0.0, None
@@ -210,26 +157,20 @@ def train(
         model.load_state_dict(resume_state["model"])
         optimizer.load_state_dict(resume_state["optimizer"])
         scheduler.load_state_dict(resume_state["scheduler"])
-        batches.load_state_dict(resume_state["batches"])
-        _set_rng_state(resume_state["rng"])
+        batches.load_state_dict(resume_state["data_position"])
+        restore_rng(resume_state["rng"])
         h = _hidden_to(resume_state["hidden"], device)
         step, elapsed = int(resume_state["step"]), float(resume_state["elapsed_s"])
         wall, cpu = float(resume_state["wall_s"]), float(resume_state["cpu_s"])
         loss_sum, loss_count = float(resume_state["loss_sum"]), int(resume_state["loss_count"])
         best_val = float(resume_state["best_val_loss"])
 
-    metrics_path = run / "metrics.jsonl"
-    if resume_state is None and metrics_path.exists():
-        metrics_path.unlink()  # a fresh run starts a fresh log
-    elif resume_state is not None and metrics_path.exists():
-        # Records written after the checkpoint (a run killed outright) are redone: drop them.
-        kept = [line for line in metrics_path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line)["step"] <= step]
-        write_text(metrics_path, "".join(line + "\n" for line in kept))
+    # A fresh run starts a fresh log; a resumed one drops the records written after its
+    # checkpoint (a run killed outright logged steps it now redoes).
+    log = MetricsLogger(metrics_path(run, "jsonl"), "step", resume_at=None if resume_state is None else step)
 
     def emit(record: dict[str, Any]) -> None:
-        with open(metrics_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        log.log(record)
         if callback is not None:
             callback(record)
 
@@ -237,12 +178,12 @@ def train(
         save_checkpoint(
             {
                 **extra_state,
-                "train_config": cfg.to_dict(),
+                "config": cfg.to_dict(),
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
-                "batches": batches.state_dict(),
-                "rng": _rng_state(),
+                "data_position": batches.state_dict(),
+                "rng": capture_rng(),
                 "hidden": h,
                 "step": step,
                 "elapsed_s": elapsed,
@@ -317,6 +258,11 @@ def train(
                         with torch.no_grad():
                             record.update(extra_eval(model))
                         model.train()
+                    if cfg.sample_chars:
+                        # Its own generator, seeded the same each time: the training RNG is
+                        # untouched (resume stays exact) and only the weights change the text.
+                        record["sample"] = generate(model, corpus.vocab, cfg.sample_prime, cfg.sample_chars,
+                                                    temperature=1.0, seed=cfg.seed, device=device)
                     emit(record)
                 # Evaluation time is not training time: keep it out of the clock and the rate.
                 t_start += time.perf_counter() - t_eval
@@ -328,4 +274,27 @@ def train(
     finally:
         if restore is not None:
             signal.signal(signal.SIGINT, restore)
-    return TrainResult(step=step, train_loss=last_train, val_loss=val_loss, elapsed_s=elapsed, stopped_early=stopped)
+    table = write_temperature_table(model, corpus, cfg, run, step, device) if cfg.sample_chars else []
+    return TrainResult(step=step, train_loss=last_train, val_loss=val_loss, elapsed_s=elapsed, stopped_early=stopped,
+                       temperature_table=table)
+
+
+def write_temperature_table(
+    model: nn.Module, corpus: Corpus, cfg: CharTrainConfig, run_dir: str | Path, step: int, device: torch.device
+) -> list[TemperatureSample]:
+    """The temperature table of ``model`` (:func:`~netanatomy.charlm.sample.temperature_table`
+    with the run's prime, length and seed), written to ``RUN_DIR/temperatures.json``."""
+    table = temperature_table(model, corpus.vocab, cfg.sample_prime, cfg.sample_chars,
+                              temperatures=cfg.sample_temperatures, seed=cfg.seed, device=device)
+    payload = {"step": step, "prime": cfg.sample_prime, "length": cfg.sample_chars, "seed": cfg.seed,
+               "samples": [row.to_dict() for row in table]}
+    write_text(Path(run_dir) / TEMPERATURES_NAME, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    return table
+
+
+def read_temperature_table(run_dir: str | Path) -> list[TemperatureSample]:
+    """The table a finished run stored (``[]`` when it has none)."""
+    p = Path(run_dir) / TEMPERATURES_NAME
+    if not p.is_file():
+        return []
+    return [TemperatureSample(**row) for row in json.loads(p.read_text(encoding="utf-8"))["samples"]]

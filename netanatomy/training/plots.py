@@ -1,11 +1,14 @@
-"""PNG plots of training runs (matplotlib's object API: no pyplot state, no display needed)."""
+"""PNG plots of training runs, of both trainers (matplotlib's object API: no pyplot state, no
+display needed; written atomically)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from netanatomy import atomic
+from netanatomy.training.metrics import metrics_path, read_metrics
 
 
 def plot_training_curves(history: Sequence[Mapping[str, float]], path: str | Path, title: str) -> None:
@@ -73,4 +76,50 @@ def _smooth(values: Sequence[float], window: int = 20) -> list[float]:
         if i >= window:
             acc -= values[i - window]
         out.append(acc / min(i + 1, window))
+    return out
+
+
+def plot_curves(
+    curves: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+    path: str | os.PathLike[str],
+    *,
+    xlabel: str,
+    ylabel: str = "loss (nats/char)",
+    title: str = "",
+    hlines: Sequence[tuple[str, float]] = (),
+) -> None:
+    """Plot ``(label, xs, ys)`` curves plus labelled horizontal reference lines into ``path``."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for label, xs, ys in curves:
+        ax.plot(xs, ys, label=label)
+    for (label, y), style in zip(hlines, ("--", ":", "-.", (0, (5, 1)), (0, (1, 3)))):
+        ax.axhline(y, linestyle=style, linewidth=1.2, color="gray", label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    atomic.savefig(fig, path, dpi=120)
+
+
+def plot_char_run(run_dir: str | os.PathLike[str]) -> Path:
+    """``RUN_DIR/loss.png`` of a char-model run: training and validation loss against the step."""
+    run = Path(run_dir)
+    records = read_metrics(metrics_path(run, "jsonl"))
+    train = [r for r in records if r["kind"] == "train"]
+    val = [r for r in records if r["kind"] == "val"]
+    out = run / "loss.png"
+    plot_curves(
+        [
+            ("train (mean over log interval)", [r["step"] for r in train], [r["mean_loss"] for r in train]),
+            ("validation", [r["step"] for r in val], [r["val_loss"] for r in val]),
+        ],
+        out,
+        xlabel="step",
+        title=run.name,
+    )
     return out

@@ -32,7 +32,7 @@ def load_classifier(path: str | Path) -> tuple[nn.Module, DatasetInfo]:
     """Rebuild the zoo model of a checkpoint, load its weights, and return it in eval mode."""
     from netanatomy.zoo.registry import create_model
 
-    state = ckpt.load_checkpoint(path)
+    state = ckpt.load_checkpoint(path, kind=ckpt.IMAGE)
     name, kwargs = state.get("model_name"), state.get("model_kwargs")
     if not name or not kwargs:
         raise UserError(f"checkpoint {str(path)!r} holds a custom model, not a zoo model; predict cannot rebuild it")

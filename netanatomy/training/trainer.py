@@ -11,11 +11,10 @@ left it: same weights, optimizer moments, schedule position, RNG streams and dat
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DistributedSampler, TensorDataset
 
-from netanatomy import atomic
 from netanatomy.errors import UserError
 from netanatomy.training import checkpoint as ckpt
 from netanatomy.training.augment import Augment
+from netanatomy.training.config import IMAGE_OPTIMIZERS as OPTIMIZERS
+from netanatomy.training.config import METRICS_FORMATS, ImageTrainConfig
 from netanatomy.training.datasets import DatasetInfo, load_dataset
 from netanatomy.training.distributed import (
     DistContext,
@@ -36,81 +36,12 @@ from netanatomy.training.distributed import (
     unwrap,
     wrap_model,
 )
+from netanatomy.training.metrics import MetricsLogger, metrics_path
 from netanatomy.training.schedule import SCHEDULES, build_scheduler
 
-OPTIMIZERS: tuple[str, ...] = ("sgd", "adamw")
-METRICS_FORMATS: tuple[str, ...] = ("csv", "jsonl")
-# Defaults that depend on the optimizer: He et al. 2016 §4.2 (SGD: lr 0.1, momentum 0.9,
-# weight decay 1e-4); AdamW: Loshchilov & Hutter 2019 with PyTorch's default decay 0.01.
-_OPTIMIZER_DEFAULTS: dict[str, dict[str, float]] = {
-    "sgd": {"lr": 0.1, "weight_decay": 1e-4},
-    "adamw": {"lr": 1e-3, "weight_decay": 1e-2},
-}
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run (stored in every checkpoint as a plain dict)."""
-
-    model: str = "resnet20"
-    dataset: str = "mnist"
-    data_dir: str | None = None
-    epochs: int = 10
-    #: The *global* batch: under DDP each of the N processes takes batch_size / N.
-    batch_size: int = 128
-    optimizer: str = "sgd"
-    lr: float | None = None  # None: the optimizer's default above
-    momentum: float = 0.9
-    weight_decay: float | None = None
-    schedule: str = "cosine"
-    milestones: tuple[float, ...] = (0.5, 0.75)
-    gamma: float = 0.1
-    warmup_epochs: float = 0.0
-    augment: bool = True
-    #: Padding of the random crop; None: H/8 (4 pixels for 32x32, as He et al. §4.2).
-    crop_padding: int | None = None
-    val_fraction: float = 0.1
-    limit: int | None = None
-    image_size: int | None = None
-    seed: int = 0
-    out_dir: str = "runs/train"
-    metrics_format: str = "csv"
-    device: str = "auto"
-    #: GPU only: bf16 autocast, channels_last memory format, optional torch.compile.
-    amp: bool = True
-    channels_last: bool = True
-    compile: bool = False
-    sync_batchnorm: bool = False
-    #: Rank 0 shows a rich progress bar / prints one line per epoch.
-    progress: bool = True
-    log: bool = True
-    save: bool = True
-
-    def resolved(self) -> TrainConfig:
-        """A copy with the optimizer-dependent defaults filled in, after validating choices."""
-        if self.optimizer not in OPTIMIZERS:
-            raise UserError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise UserError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
-        if self.metrics_format not in METRICS_FORMATS:
-            raise UserError(f"unknown metrics format {self.metrics_format!r}; choose csv or jsonl")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise UserError("--epochs and --batch-size must be at least 1")
-        d = _OPTIMIZER_DEFAULTS[self.optimizer]
-        out = replace(self)
-        out.lr = d["lr"] if self.lr is None else self.lr
-        out.weight_decay = d["weight_decay"] if self.weight_decay is None else self.weight_decay
-        out.milestones = tuple(self.milestones)
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        kw: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known}
-        return cls(**kw)
+__all__ = ["METRICS_FORMATS", "OPTIMIZERS", "SCHEDULES", "ImageTrainConfig", "TrainConfig", "TrainResult", "train"]
+#: The earlier name of :class:`~netanatomy.training.config.ImageTrainConfig`, kept for callers.
+TrainConfig = ImageTrainConfig
 
 
 @dataclass
@@ -119,7 +50,7 @@ class TrainResult:
 
     model: nn.Module
     info: DatasetInfo
-    config: TrainConfig
+    config: ImageTrainConfig
     #: One dict per epoch: epoch, lr, train_loss, train_acc, val_loss, val_acc, images_per_s, ...
     history: list[dict[str, float]] = field(default_factory=list)
     #: Training loss of every step of this process's run (rank 0), for fine-grained curves.
@@ -191,7 +122,7 @@ Data = tuple[TensorDataset, TensorDataset, DatasetInfo]
 
 
 def train(
-    config: TrainConfig,
+    config: ImageTrainConfig,
     *,
     model: nn.Module | None = None,
     data: Data | None = None,
@@ -214,8 +145,8 @@ def train(
     """
     state: dict[str, Any] | None = None
     if resume is not None:
-        state = ckpt.load_checkpoint(resume)
-        saved = TrainConfig.from_dict(state["config"])
+        state = ckpt.load_checkpoint(resume, kind=ckpt.IMAGE)
+        saved = ImageTrainConfig.from_dict(state["config"])
         if config.model != saved.model:
             raise UserError(
                 f"checkpoint {str(resume)!r} is of model {saved.model!r}, not {config.model!r}; "
@@ -252,7 +183,7 @@ class _Run:
 
     def __init__(
         self,
-        cfg: TrainConfig,
+        cfg: ImageTrainConfig,
         ctx: DistContext,
         model: nn.Module,
         model_kwargs: dict[str, Any],
@@ -309,14 +240,15 @@ class _Run:
         self.fill = -torch.tensor(info.mean) / torch.tensor(info.std)
         self.aug_gen = torch.Generator()
         self.start_epoch, self.history, self.best_acc = 0, [], -1.0
+        self.metrics: MetricsLogger | None = None
         if state is not None:
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
-            ckpt.restore_rng(state["rng"], self.aug_gen)
+            ckpt.restore_rng(state["rng"], {"augment": self.aug_gen})
             self.start_epoch = int(state["epoch"])
             self.history = [dict(h) for h in state["history"]]
             self.best_acc = float(state.get("best_val_acc", -1.0))
-            order = state.get("data_order", {})
+            order = state.get("data_position", {})
             if int(order.get("num_train", len(train_set))) != len(train_set):
                 raise UserError("the data set differs from the checkpoint's (another size); resume with the same data")
 
@@ -445,10 +377,10 @@ class _Run:
         is_best = m["val_acc"] > self.best_acc
         self.best_acc = max(self.best_acc, m["val_acc"])
         state = self._state(epoch + 1)
-        ckpt.save_checkpoint(state, self.out / "last.pt")
+        ckpt.save_checkpoint(state, self.out / "last.pt", ckpt.IMAGE)
         if is_best:
-            ckpt.save_checkpoint(state, self.out / "best.pt")
-        self._write_metrics()
+            ckpt.save_checkpoint(state, self.out / "best.pt", ckpt.IMAGE)
+        self._metrics().log(self.history[-1])
 
     def _state(self, epochs_done: int) -> dict[str, Any]:
         return {
@@ -458,8 +390,9 @@ class _Run:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "epoch": epochs_done,
-            "rng": ckpt.capture_rng(self.aug_gen),
-            "data_order": {
+            "step": epochs_done * self.steps_per_epoch,
+            "rng": ckpt.capture_rng({"augment": self.aug_gen}),
+            "data_position": {
                 "sampler": "DistributedSampler(shuffle=True)",
                 "seed": self.cfg.seed,
                 "next_epoch": epochs_done,
@@ -472,16 +405,15 @@ class _Run:
             "best_val_acc": self.best_acc,
         }
 
-    def _write_metrics(self) -> None:
-        # Rewritten whole from the history each epoch: atomic, and a resumed run's file holds
-        # exactly its epochs, never a duplicate line from before an interruption.
-        if self.cfg.metrics_format == "jsonl":
-            text = "".join(json.dumps(h) + "\n" for h in self.history)
-            atomic.write_text(self.out / "metrics.jsonl", text)
-            return
-        keys = list(self.history[0])
-        rows = [",".join(keys)] + [",".join(_fmt(h[k]) for k in keys) for h in self.history]
-        atomic.write_text(self.out / "metrics.csv", "\n".join(rows) + "\n")
+    def _metrics(self) -> MetricsLogger:
+        # Opened at the first write: a fresh run replaces an old file; a resumed one rewrites it
+        # from the checkpoint's history (so it holds exactly the run's epochs, never a duplicate
+        # line from before an interruption), then both append one line per epoch.
+        if self.metrics is None:
+            done = self.history[:-1]
+            self.metrics = MetricsLogger(metrics_path(self.out, self.cfg.metrics_format), "epoch",
+                                         history=done if done else None)
+        return self.metrics
 
     def _diverged_message(self, epoch: int) -> str:
         last = self.out / "last.pt"
@@ -540,5 +472,3 @@ class _Run:
             yield progress
 
 
-def _fmt(v: float) -> str:
-    return str(v) if isinstance(v, int) else f"{v:.6g}"

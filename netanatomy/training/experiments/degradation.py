@@ -17,14 +17,14 @@ from netanatomy import atomic
 from netanatomy.errors import UserError
 from netanatomy.training.datasets import load_dataset
 from netanatomy.training.plots import plot_runs
-from netanatomy.training.trainer import TrainConfig, TrainResult, train
+from netanatomy.training.trainer import ImageTrainConfig, TrainResult, train
 
 # A "clearly" worse final training loss: beyond run-to-run noise at this budget (a judgement
 # call, stated in the report so the reader can disagree).
 _MARGIN = 1.25
 
 
-def run_degradation(config: TrainConfig, depths: tuple[int, ...] = (20, 56)) -> str:
+def run_degradation(config: ImageTrainConfig, depths: tuple[int, ...] = (20, 56)) -> str:
     """Train plain-d and resnet-d for both depths; write ``degradation.png`` and ``.md``.
 
     Args:
@@ -69,7 +69,7 @@ def _final_train_loss(r: TrainResult) -> float:
 
 
 def _report(
-    cfg: TrainConfig,
+    cfg: ImageTrainConfig,
     depths: tuple[int, ...],
     results: dict[str, TrainResult],
     times: dict[str, float],

@@ -21,7 +21,7 @@ from netanatomy import atomic
 from netanatomy.errors import UserError
 from netanatomy.training.datasets import load_dataset
 from netanatomy.training.experiments.costs import layer_costs
-from netanatomy.training.trainer import TrainConfig, TrainResult, evaluate, train
+from netanatomy.training.trainer import ImageTrainConfig, TrainResult, evaluate, train
 
 
 def flatten_head(model: nn.Module, input_size: tuple[int, ...]) -> nn.Module:
@@ -49,7 +49,7 @@ def flatten_head(model: nn.Module, input_size: tuple[int, ...]) -> nn.Module:
     return model
 
 
-def run_gap(config: TrainConfig) -> str:
+def run_gap(config: ImageTrainConfig) -> str:
     """Train ``config.model`` with both heads; write ``gap.png`` and ``gap.md`` to its out_dir."""
     from netanatomy.zoo.registry import create_model
 
@@ -126,7 +126,7 @@ def _gap_observation(gaps: dict[str, float]) -> str:
     )
 
 
-def _underfit_notes(accs: dict[str, tuple[float, float]], cfg: TrainConfig, num_classes: int) -> list[str]:
+def _underfit_notes(accs: dict[str, tuple[float, float]], cfg: ImageTrainConfig, num_classes: int) -> list[str]:
     """Flag a head that fits its training set far worse than the other: an optimisation
     failure, whose train/val gap must not pass for a generalisation result."""
     best = max(a for a, _ in accs.values())
@@ -141,7 +141,7 @@ def _underfit_notes(accs: dict[str, tuple[float, float]], cfg: TrainConfig, num_
     ]
 
 
-def _plot(results: dict[str, TrainResult], path: Path, cfg: TrainConfig) -> None:
+def _plot(results: dict[str, TrainResult], path: Path, cfg: ImageTrainConfig) -> None:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, 4), layout="constrained")
