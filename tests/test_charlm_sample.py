@@ -69,3 +69,44 @@ def test_explain_line_shows_draw_and_rank() -> None:
     probs = torch.softmax(LOGITS.double(), 0)
     line = explain_line(Step(probs=probs, drawn=4), VOCAB, 0, top=3)
     assert "drew    'e'" in line and "rank 2" in line and f"{float(probs[1]):.3f}" in line
+
+
+def _entropy(p: np.ndarray) -> float:
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
+
+
+def test_temperature_table_entropy_of_a_fixed_softmax() -> None:
+    """Every draw comes from softmax(LOGITS / T): the mean entropy is that one number, by hand."""
+    from netanatomy.charlm.sample import temperature_table
+
+    table = temperature_table(FixedScores(), VOCAB, "a", 40, seed=3)
+    assert [row.temperature for row in table] == [0.5, 1.0, 1.5]
+    for row in table:
+        expected = _entropy(_softmax(LOGITS.double().numpy() / row.temperature))
+        assert row.entropy_nats == pytest.approx(expected, rel=1e-12)
+        assert row.entropy_bits == pytest.approx(expected / np.log(2), rel=1e-12)
+        assert row.text.startswith("a") and len(row.text) == 41
+    # Sharper at 0.5, flatter at 1.5: the entropy of one softmax grows with the temperature.
+    assert table[0].entropy_nats < table[1].entropy_nats < table[2].entropy_nats
+
+
+def test_temperature_table_entropy_of_a_recurrent_model() -> None:
+    """Oracle: one teacher-forced pass over the prime and the sampled text (not the step-by-step
+    loop of the sampler), then the entropy of softmax(scores / T) at each generated position."""
+    from netanatomy.charlm.sample import temperature_table
+
+    torch.manual_seed(1)
+    model = CharRNN(CharRNNConfig(cell="lstm", vocab_size=6, hidden_size=12, num_layers=2, dropout=0.3)).train()
+    table = temperature_table(model, VOCAB, "ab", 25, temperatures=(0.5, 1.0, 1.5), seed=9)
+    assert model.training  # the caller's mode is given back
+    model.eval()
+    for row in table:
+        ids = VOCAB.encode(row.text).tolist()
+        with torch.no_grad():
+            scores = model(torch.tensor([ids[:-1]]))[0][0].double().numpy()
+        positions = range(len("ab") - 1, len(ids) - 1)  # the scores that drew each generated character
+        direct = np.mean([_entropy(_softmax(scores[t] / row.temperature)) for t in positions])
+        assert row.entropy_nats == pytest.approx(direct, rel=1e-6)
+    again = temperature_table(model, VOCAB, "ab", 25, seed=9)
+    assert [r.text for r in again] == [r.text for r in table]  # fixed seed, fixed text

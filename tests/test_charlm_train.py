@@ -38,6 +38,12 @@ def _losses(run: Path) -> dict[int, float]:
     return {r["step"]: r["loss"] for r in recs if r["kind"] == "train"}
 
 
+def _val_records(run: Path) -> list[dict[str, Any]]:
+    """The ``val`` records without their clocks (which differ from run to run)."""
+    recs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k not in ("elapsed_s", "wall_s", "cpu_s")} for r in recs if r["kind"] == "val"]
+
+
 def _setup(tmp_path: Path, name: str) -> tuple[Any, Any, CharTrainConfig, dict[str, Any]]:
     corpus = load_corpus(write_text(tmp_path / "text.txt"), tmp_path / name / "data")
     mcfg = CharRNNConfig(cell="lstm", vocab_size=corpus.vocab.size, hidden_size=24, num_layers=2, dropout=0.2)
@@ -74,6 +80,9 @@ def test_resume_after_interrupt_reproduces_uninterrupted_losses(tmp_path: Path) 
     assert resumed == full  # exact float equality, every step
     for (k, a), b in zip(model_a.state_dict().items(), model_b.state_dict().values()):
         assert torch.equal(a, b), k
+    # The validation records too, with the sample of each evaluation (its own seeded generator:
+    # sampling neither reads nor moves the training RNG).
+    assert _val_records(run_b) == _val_records(tmp_path / "a")
 
 
 def test_resume_after_a_crash_redoes_the_steps_after_the_checkpoint(tmp_path: Path) -> None:
@@ -93,9 +102,53 @@ def test_resume_after_a_crash_redoes_the_steps_after_the_checkpoint(tmp_path: Pa
               callback=crash)
     state = load_checkpoint(run_b)
     assert state["step"] == 5
+    # The same checkpoint as the previous format (netanatomy-charlm/1) wrote it, made by hand.
+    torch.save(_as_v1(state), tmp_path / "v1.pt")
     train(build_char_model(mcfg), corpus_b, cfg, run_b, device=torch.device("cpu"), extra_state=extra,
           resume_state=state)
     assert _losses(run_b) == _losses(tmp_path / "a")
+
+    legacy = load_checkpoint(tmp_path / "v1.pt")
+    assert legacy["config"]["model"] == "char_lstm" and legacy["config"]["hidden_size"] == 24
+    run_c = tmp_path / "c"
+    model_c = build_char_model(legacy["model_config"])
+    train(model_c, load_corpus(tmp_path / "text.txt", run_c / "data"), CharTrainConfig.from_dict(legacy["config"]),
+          run_c, device=torch.device("cpu"), extra_state=extra, resume_state=legacy)
+    assert _losses(run_c) == {k: v for k, v in _losses(tmp_path / "a").items() if k > 5}
+    for (k, a), b in zip(load_checkpoint(tmp_path / "a")["model"].items(), model_c.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def _as_v1(state: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint in the layout of format ``netanatomy-charlm/1`` (before the shared core): no
+    version or kind, ``train_config`` without the model, ``batches``, and only torch's RNG."""
+    old = {k: v for k, v in state.items() if k not in ("format", "version", "kind", "config", "data_position", "rng")}
+    v1_fields = ("seq_len", "batch_size", "max_steps", "optimizer", "lr", "min_lr", "schedule", "warmup_steps",
+                 "weight_decay", "grad_clip", "eval_interval", "eval_chars", "log_interval", "seed", "max_time_s")
+    old.update({"format": "netanatomy-charlm/1", "train_config": {k: state["config"][k] for k in v1_fields},
+                "batches": state["data_position"], "rng": {"torch": state["rng"]["torch"]}})
+    return old
+
+
+def test_samples_at_each_evaluation_and_the_temperature_table(tmp_path: Path) -> None:
+    corpus, mcfg, cfg, extra = _setup(tmp_path, "s")
+    cfg.sample_chars, cfg.sample_prime, cfg.max_steps = 30, "the ", 10
+    torch.manual_seed(3)
+    model = build_char_model(mcfg)
+    result = train(model, corpus, cfg, tmp_path / "s", device=torch.device("cpu"), extra_state=extra)
+    vals = _val_records(tmp_path / "s")
+    assert [r["step"] for r in vals] == [5, 10] and all(r["sample"].startswith("the ") for r in vals)
+    # Oracle: the sampler run by hand on the final weights, with the run's seed and prime.
+    assert vals[-1]["sample"] == generate(model, corpus.vocab, "the ", 30, temperature=1.0, seed=cfg.seed)
+    # The table at the end: stored in the run, and its T = 1 row is that same sample.
+    stored = json.loads((tmp_path / "s" / "temperatures.json").read_text())
+    assert stored["step"] == 10 and stored["prime"] == "the " and stored["seed"] == cfg.seed
+    assert [row.to_dict() for row in result.temperature_table] == stored["samples"]
+    assert [r["temperature"] for r in stored["samples"]] == [0.5, 1.0, 1.5]
+    assert stored["samples"][1]["text"] == vals[-1]["sample"]
+    from netanatomy.charlm.train import read_temperature_table
+
+    assert read_temperature_table(tmp_path / "s") == result.temperature_table
 
 
 def test_cli_resume_equals_one_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -61,22 +62,42 @@ def test_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
 
     with pytest.raises(Interrupt):
         train(config(tmp_path / "cut", augment=True), model=tiny_cnn(), data=data, on_epoch_end=stop_after_first)
-    # A fresh model object with other weights: everything must come from the checkpoint.
-    other = tiny_cnn()
-    with torch.no_grad():
-        for p in other.parameters():
-            p.add_(1.0)
-    resumed = train(config(tmp_path / "cut", augment=True), model=other, data=data, resume=tmp_path / "cut" / "last.pt")
+    # The same checkpoint as the previous format (netanatomy.train/1) wrote it, made by hand.
+    torch.save(_as_v1(load_checkpoint(tmp_path / "cut" / "last.pt")), tmp_path / "v1.pt")
 
-    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
-    assert [h["val_acc"] for h in resumed.history] == [h["val_acc"] for h in full.history]
-    for (name, a), (_, b) in zip(full.model.state_dict().items(), resumed.model.state_dict().items()):
-        assert torch.equal(a, b), name
+    def perturbed() -> nn.Module:  # a fresh model with other weights: all must come from the file
+        other = tiny_cnn()
+        with torch.no_grad():
+            for p in other.parameters():
+                p.add_(1.0)
+        return other
+
+    resumed = train(config(tmp_path / "cut", augment=True), model=perturbed(), data=data,
+                    resume=tmp_path / "cut" / "last.pt")
+    legacy = train(config(tmp_path / "legacy", augment=True), model=perturbed(), data=data, resume=tmp_path / "v1.pt")
+
+    for run in (resumed, legacy):
+        assert [h["train_loss"] for h in run.history] == [h["train_loss"] for h in full.history]
+        assert [h["val_acc"] for h in run.history] == [h["val_acc"] for h in full.history]
+        for (name, a), (_, b) in zip(full.model.state_dict().items(), run.model.state_dict().items()):
+            assert torch.equal(a, b), name
     # The optimizer's momentum buffers too.
     sa, sb = load_checkpoint(tmp_path / "full" / "last.pt"), load_checkpoint(tmp_path / "cut" / "last.pt")
     for k, st in sa["optimizer"]["state"].items():
         assert torch.equal(st["momentum_buffer"], sb["optimizer"]["state"][k]["momentum_buffer"])
     assert len((tmp_path / "cut" / "metrics.csv").read_text().splitlines()) == 1 + 3
+
+
+def _as_v1(state: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint in the layout of format ``netanatomy.train/1`` (before the shared core):
+    no version, kind or step; ``data_order``; the augmentation generator at the top of ``rng``."""
+    old = {k: v for k, v in state.items() if k not in ("format", "version", "kind", "step", "data_position")}
+    old["format"] = "netanatomy.train/1"
+    old["data_order"] = state["data_position"]
+    rng = {k: v for k, v in state["rng"].items() if k != "generators"}
+    rng["augment"] = state["rng"]["generators"]["augment"]
+    old["rng"] = rng
+    return old
 
 
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:

@@ -77,8 +77,8 @@ def load_checkpoint(path: str | os.PathLike[str], kind: str | None = None) -> di
         )
     if kind is not None and state.get("kind") != kind:
         raise UserError(
-            f"{str(p)!r} is a {state.get('kind')} checkpoint (from `{_MADE_BY.get(str(state.get('kind')), '?')}`), "
-            f"not a {kind} one; {hint}"
+            f"{str(p)!r} is a checkpoint of kind {state.get('kind')} (from `{_MADE_BY.get(str(state.get('kind')), '?')}`), "
+            f"not {kind}; {hint}"
         )
     return state
 

@@ -1,11 +1,13 @@
-"""The training loop: knows nothing of the model it trains, only of images and labels.
+"""The image-classifier training loop: knows nothing of the model it trains, only of images and labels.
 
-``train(TrainConfig(...))`` builds the zoo model for the data set (``num_classes`` and
+``train(ImageTrainConfig(...))`` builds the zoo model for the data set (``num_classes`` and
 ``in_channels`` from the data, the architecture's body unchanged), trains it with SGD+momentum or
 AdamW under a warm-up + cosine/step schedule, evaluates on the validation split each epoch, and
 writes (rank 0 only) ``last.pt`` / ``best.pt`` checkpoints, ``metrics.csv`` (or ``.jsonl``) and
 ``curves.png`` into ``out_dir``. ``resume=`` continues a run exactly where its last checkpoint
 left it: same weights, optimizer moments, schedule position, RNG streams and data order.
+Config, schedule, checkpoint format, metrics log and plots are the training core's, shared with
+the char-model trainer (see :mod:`netanatomy.training`); what is this trainer's own is here.
 """
 
 from __future__ import annotations
