@@ -42,6 +42,16 @@ def test_default_of_reads_the_dataclass() -> None:
         default_of(CharTrainConfig, "nope")
 
 
+def test_every_optimizer_name_has_a_class() -> None:
+    """The configs list the names (no torch there); the trainers map each to a torch class."""
+    from netanatomy.charlm.train import OPTIMIZERS
+    from netanatomy.training.config import CHAR_OPTIMIZERS, IMAGE_OPTIMIZER_DEFAULTS, IMAGE_OPTIMIZERS
+
+    assert set(OPTIMIZERS) == set(CHAR_OPTIMIZERS)
+    assert all(issubclass(c, torch.optim.Optimizer) for c in OPTIMIZERS.values())
+    assert set(IMAGE_OPTIMIZER_DEFAULTS) == set(IMAGE_OPTIMIZERS)
+
+
 def test_config_round_trip_and_bad_values() -> None:
     cfg = CharTrainConfig(model="char_gru", hidden_size=7, milestones=(0.3,), sample_temperatures=(0.7,))
     again = CharTrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))  # lists in the checkpoint

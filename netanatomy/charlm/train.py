@@ -32,17 +32,16 @@ from netanatomy.charlm.checkpoint import CHECKPOINT_NAME, save_checkpoint
 from netanatomy.charlm.corpus import Corpus
 from netanatomy.charlm.sample import TemperatureSample, generate, temperature_table
 from netanatomy.training.checkpoint import capture_rng, restore_rng
-from netanatomy.training.config import CHAR_OPTIMIZERS, CharTrainConfig
+from netanatomy.training.config import CharTrainConfig
 from netanatomy.training.metrics import MetricsLogger, metrics_path
 from netanatomy.training.schedule import build_scheduler
 
-#: Optimizers by name (the names are :data:`netanatomy.training.config.CHAR_OPTIMIZERS`).
+#: Optimizers by name: the classes behind :data:`netanatomy.training.config.CHAR_OPTIMIZERS`.
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
     "adagrad": torch.optim.Adagrad,
 }
-assert set(OPTIMIZERS) == set(CHAR_OPTIMIZERS)
 #: The earlier name of :class:`CharTrainConfig`, kept for callers of this module.
 TrainConfig = CharTrainConfig
 LN2 = math.log(2.0)
