@@ -7,7 +7,12 @@ carries ``h`` from one chunk to the next (detached, which is what makes the back
 Everything a run needs to continue is in the checkpoint: weights, optimizer and scheduler
 state, step, RNG states, the batcher's position and the carried hidden state, and the
 running loss sums of the current log interval; so ``resume`` reproduces the losses of an
-uninterrupted run exactly (same device, same thread count).
+uninterrupted run exactly (same device, same thread count). Config, schedule, checkpoint format,
+metrics log and plots are the training core's (:mod:`netanatomy.training`), shared with the image
+trainer; the corpus, the batches, the hidden state and the samples are this trainer's own.
+
+At each evaluation the run samples text from a fixed seed and prime, so that its metrics show
+the text going from noise to words; at the end it stores the temperature table.
 """
 
 from __future__ import annotations
