@@ -24,6 +24,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 
+# pytester runs this very conftest in a throw-away session, to show that the golden fixture can fail.
+pytest_plugins = ["pytester"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", default=False,

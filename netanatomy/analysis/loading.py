@@ -79,15 +79,15 @@ def resolve_model(
     device: str | torch.device = "meta",
 ) -> ResolvedModel:
     """Build the model that ``text`` names (on ``device``; "meta" allocates no weights)."""
-    from netanatomy.zoo.registry import _REGISTRY, get_model_info, list_models
+    from netanatomy.zoo.registry import create_model, get_model_info, list_models
 
     kwargs = kwargs or {}
     names = list_models()
-    if ":" in text and text not in _REGISTRY:
+    if ":" in text and text not in names:
         return _from_factory(text, input_sizes, kwargs, device)
     if text in names:
         info = get_model_info(text)
-        model = _build(lambda: info.builder(**{**info.defaults, **kwargs}), text, device)
+        model = _build(lambda: create_model(text, **kwargs), text, device)
         sizes = input_sizes or [info.input_size]
         return ResolvedModel(model, text, sizes, [info.input_dtype] * len(sizes), info.spatial)
     if looks_like_spec(text):

@@ -1,18 +1,29 @@
 """Parameter counts with the formula behind each number.
 
-Each formula is written from the layer's definition (the paper's or PyTorch's documentation), not
-from the tensors' shapes, and the tests check that evaluating it equals ``p.numel()`` summed over
-the module's own parameters: if a formula is wrong, the test fails.
+A *rule* writes a module's formula from the layer's definition (the paper's or PyTorch's
+documentation), not from its tensors' shapes: convolutions (any dimension, transposed, grouped),
+linear and bilinear layers, batch/instance/group/layer/RMS norms, embeddings, and the RNN, GRU and
+LSTM layers and cells (bidirectional, stacked, with or without bias, LSTM projections).
+:func:`formula` uses the module's rule when its value equals the module's own parameter count;
+otherwise (no rule for the type, or a subclass whose extra parameters the rule does not know) it
+falls back to one term per parameter tensor, the product of its shape. ``Formula.source`` says
+which: the rule's name, or ``"shapes"``. The tests (``tests/test_analysis_formulas.py``) assert
+that every module type with a rule gets that rule, never the fallback, across the whole zoo and a
+grid of configurations, and that the rule's value equals the real module's ``numel`` (term by
+term for the recurrent layers), with hand derivations for a few.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from torch import nn
 
 DOT = "·"
+
+#: ``Formula.source`` of the fallback: no rule, each parameter counted by its shape.
+SHAPES = "shapes"
 
 
 def _n(x: int) -> str:
@@ -45,6 +56,14 @@ class Formula:
     note: str = ""  # e.g. which factor is which, or "shared with ..."
     #: A shorter equivalent of the sum of terms, for tables (e.g. RNNs: G·H·(I + H + 2) per layer).
     compact: str = ""
+    #: What produced it: the name of the rule (``"conv"``, ``"rnn"``, ...; see ``RULES``), or
+    #: ``SHAPES`` when the terms are the parameter tensors' shapes.
+    source: str = SHAPES
+
+    @property
+    def from_rule(self) -> bool:
+        """True when a rule written from the layer's definition produced the formula."""
+        return self.source != SHAPES
 
     @property
     def value(self) -> int:
@@ -100,11 +119,12 @@ def _bilinear(m: nn.Module) -> Formula:
 
 def _norm(m: nn.Module) -> Formula:
     # Batch/instance/group norm: a scale γ and a shift β per channel (running statistics are
-    # buffers, not parameters).
+    # buffers, not parameters). Layer norm: γ and β per element of normalized_shape (β absent with
+    # bias=False); RMS norm (Zhang & Sennrich 2019) has only γ.
     affine = getattr(m, "affine", getattr(m, "elementwise_affine", False))
     if isinstance(m, nn.GroupNorm):
         c = m.num_channels
-    elif isinstance(m, nn.LayerNorm):
+    elif isinstance(m, (nn.LayerNorm, nn.RMSNorm)):
         c = 1
         for s in m.normalized_shape:
             c *= s
@@ -169,17 +189,19 @@ def _cell(m: nn.Module) -> Formula:
     return Formula(tuple(terms))
 
 
-_RULES: tuple[tuple[type[nn.Module], Callable[[nn.Module], Formula]], ...] = (
-    (nn.modules.conv._ConvNd, _conv),
-    (nn.Linear, _linear),
-    (nn.Bilinear, _bilinear),
-    (nn.modules.batchnorm._NormBase, _norm),
-    (nn.GroupNorm, _norm),
-    (nn.LayerNorm, _norm),
-    (nn.Embedding, _embedding),
-    (nn.EmbeddingBag, _embedding),
-    (nn.RNNBase, _rnn),
-    (nn.RNNCellBase, _cell),
+#: (module type, rule name, rule), tried in order; the first type that matches decides.
+RULES: tuple[tuple[type[nn.Module], str, Callable[[nn.Module], Formula]], ...] = (
+    (nn.modules.conv._ConvNd, "conv", _conv),
+    (nn.Linear, "linear", _linear),
+    (nn.Bilinear, "bilinear", _bilinear),
+    (nn.modules.batchnorm._NormBase, "norm", _norm),  # BatchNorm*d and InstanceNorm*d
+    (nn.GroupNorm, "norm", _norm),
+    (nn.LayerNorm, "norm", _norm),
+    (nn.RMSNorm, "norm", _norm),
+    (nn.Embedding, "embedding", _embedding),
+    (nn.EmbeddingBag, "embedding", _embedding),
+    (nn.RNNBase, "rnn", _rnn),
+    (nn.RNNCellBase, "rnn_cell", _cell),
 )
 
 
@@ -189,16 +211,14 @@ def _generic(m: nn.Module) -> Formula:
 
 
 def formula(module: nn.Module) -> Formula:
-    """The formula of ``module``'s own (non-recursive) parameters."""
-    own = dict(module.named_parameters(recurse=False))
-    if not own:
-        return Formula(())
-    for kind, rule in _RULES:
+    """The formula of ``module``'s own (non-recursive) parameters; ``source`` says what made it."""
+    own = sum(p.numel() for p in module.parameters(recurse=False))
+    for kind, name, rule in RULES:
         if isinstance(module, kind):
             f = rule(module)
             # A subclass with extra parameters (or a lazy module) falls back to shapes, so the
-            # formula never disagrees with the tensors.
-            if f.value == sum(p.numel() for p in own.values()):
-                return f
+            # formula never disagrees with the tensors; `source` then tells the fallback apart.
+            if f.value == own:
+                return replace(f, source=name)
             break
     return _generic(module)

@@ -22,7 +22,7 @@ import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,9 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from netanatomy.errors import UnknownNameError, UserError, close_names
+
+if TYPE_CHECKING:
+    from netanatomy.receptive.engine import LayerField
 
 # Elementwise maps whose derivative can vanish or change sign: replaced by the identity.
 _IDENTITY: set[Any] = {
@@ -255,6 +258,31 @@ class Check:
         return True
 
 
+def why_unverifiable(layer: LayerField, input_rank: int) -> str | None:
+    """Why the probe cannot check ``layer``'s field, or None when it can.
+
+    The probe compares the engine's box with a measured one, which is only meaningful where the
+    engine's field is known and exact, the output is a spatial map like the input (``input_rank``
+    dimensions), and the field is local along every axis (a global field has no box to compare).
+    """
+    f = layer.field
+    if not f.known:
+        return f"field unknown ({f.note})" if f.note else "field unknown"
+    if not f.exact:
+        return f"field approximate ({f.note})" if f.note else "field approximate"
+    if not f.size or len(layer.output_shape) != input_rank:
+        return "output is not a spatial map"
+    if any(u is None for u in f.units):
+        return "field global (the whole input)"
+    return None
+
+
+def _some(names: Sequence[str], shown: int = 4) -> str:
+    """``a, b, c, d and 3 more``: a few layer names for a one-line message."""
+    head = ", ".join(names[:shown])
+    return head + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
 def verify(
     model: nn.Module,
     input_size: Sequence[int],
@@ -270,6 +298,10 @@ def verify(
         layers: module paths to check (default: every layer whose output is a spatial map with
             a local, exact field).
         dtype: the probe's dtype.
+
+    Raises:
+        UserError: when there is nothing to check (no layer with an exact, local field on a
+            spatial output, or an empty ``layers``), naming why.
     """
     from netanatomy.receptive.engine import receptive_field
 
@@ -277,16 +309,24 @@ def verify(
     fmap = result.fmap
     refs = {c.path: c.output_refs[0] for c in reversed(fmap.graph.calls) if c.output_refs}
     by_name = {lf.name: lf for lf in result.layers}
+    checkable = [lf.name for lf in result.layers if why_unverifiable(lf, len(input_size)) is None]
     if layers is None:
-        layers = [lf.name for lf in result.layers
-                  if lf.field.known and lf.field.exact and lf.field.size and len(lf.output_shape) == len(input_size)
-                  and all(u is not None for u in lf.field.units)]
+        layers = checkable
     else:
         for name in layers:
             if name not in by_name:
                 raise UnknownNameError(f"no layer {name!r} in this model.{close_names(name, list(by_name))}")
     if not layers:
-        return []
+        # "0/0 layers agree" would read as a pass: say why nothing could be checked instead.
+        if checkable:
+            raise UserError(f"nothing to check: no layers were given; the layers that can be checked are "
+                            f"{_some(checkable)}")
+        reasons: dict[str, list[str]] = {}
+        for lf in result.layers:
+            reasons.setdefault(why_unverifiable(lf, len(input_size)) or "", []).append(lf.name)
+        listed = "; ".join(f"{why}: {_some(names)}" for why, names in reasons.items())
+        raise UserError("nothing to check: the probe compares exact, local receptive fields of spatial outputs, "
+                        f"and no layer of this model has one ({listed or 'the model has no layers'})")
     measured = probe(model, input_size, layers, dtype=dtype)
     checks = []
     for name in layers:

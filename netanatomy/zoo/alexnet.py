@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from netanatomy.zoo.layers import fc_classifier
-from netanatomy.zoo.registry import register_model
+from netanatomy.zoo.registry import ModelCard, Paper, model_table, register_model
 
 __all__ = ["AlexNet", "alexnet", "cfgs", "zfnet"]
 
@@ -117,14 +117,20 @@ def _alexnet(cfg_name: str, num_classes: int, in_channels: int, **kwargs: Any) -
     return AlexNet(cfgs[cfg_name], num_classes=num_classes, in_channels=in_channels, **kwargs)
 
 
-@register_model(
+MODELS = model_table(
     "alexnet",
-    family="alexnet",
+    paper=Paper("Krizhevsky, Sutskever & Hinton", 2012, "ImageNet Classification with Deep Convolutional Neural Networks"),
     input_size=(1, 3, 224, 224),
-    paper="Krizhevsky, Sutskever & Hinton 2012, ImageNet Classification with Deep Convolutional Neural Networks",
-    description="AlexNet, torchvision's single-tower 64/192/384/256/256 layout (Krizhevsky 2014), no LRN",
-    torchvision_name="alexnet",
+    models={
+        "alexnet": ModelCard("AlexNet, torchvision's single-tower 64/192/384/256/256 layout (Krizhevsky 2014), no LRN",
+                             torchvision_name="alexnet"),
+        "zfnet": ModelCard("ZFNet: 7x7/2 first conv, conv3-5 with 512/1024/512 maps (Table 2 model), no contrast norm",
+                           paper=Paper("Zeiler & Fergus", 2013, "Visualizing and Understanding Convolutional Networks")),
+    },
 )
+
+
+@register_model
 def alexnet(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> AlexNet:
     """AlexNet as in torchvision (61,100,840 parameters for 1000 classes).
 
@@ -136,13 +142,7 @@ def alexnet(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> 
     return _alexnet("alexnet", num_classes, in_channels, **kwargs)
 
 
-@register_model(
-    "zfnet",
-    family="alexnet",
-    input_size=(1, 3, 224, 224),
-    paper="Zeiler & Fergus 2013, Visualizing and Understanding Convolutional Networks",
-    description="ZFNet: 7x7/2 first conv, conv3-5 with 512/1024/512 maps (Table 2 model), no contrast norm",
-)
+@register_model
 def zfnet(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> AlexNet:
     """ZFNet, AlexNet with a finer first layer and wider conv3-5.
 

@@ -28,16 +28,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from netanatomy.errors import UserError
-from netanatomy.zoo.registry import register_model
+from netanatomy.zoo.registry import ModelCard, Paper, model_table, register_model
 
 #: The hidden state of one cell type: a tensor (RNN, GRU) or the LSTM's (h, c) pair.
 Hidden = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 #: Cell name -> (torch module, extra keyword arguments, paper). Variants are data.
-CELLS: dict[str, tuple[Callable[..., nn.Module], dict[str, Any], str]] = {
-    "rnn": (nn.RNN, {"nonlinearity": "tanh"}, "Elman, 1990, Finding Structure in Time"),
-    "lstm": (nn.LSTM, {}, "Hochreiter & Schmidhuber, 1997, Long Short-Term Memory"),
-    "gru": (nn.GRU, {}, "Cho et al., 2014, Learning Phrase Representations using RNN Encoder-Decoder"),
+CELLS: dict[str, tuple[Callable[..., nn.Module], dict[str, Any], Paper]] = {
+    "rnn": (nn.RNN, {"nonlinearity": "tanh"}, Paper("Elman", 1990, "Finding Structure in Time")),
+    "lstm": (nn.LSTM, {}, Paper("Hochreiter & Schmidhuber", 1997, "Long Short-Term Memory")),
+    "gru": (nn.GRU, {}, Paper("Cho et al.", 2014, "Learning Phrase Representations using RNN Encoder-Decoder")),
 }
 
 
@@ -119,20 +119,24 @@ def _char_model(cell: str, **kwargs: Any) -> CharRNN:
     return CharRNN(CharRNNConfig(cell=cell, **kwargs))
 
 
-# Defaults follow char-rnn's (rnn_size 128, num_layers 2) and tiny-shakespeare's 65 characters.
-_DEFAULTS: dict[str, Any] = {"vocab_size": 65, "hidden_size": 128, "num_layers": 2, "dropout": 0.0, "embedding_dim": 0}
-
-
-@register_model(
-    "char_rnn",
-    family="charrnn",
+MODELS = model_table(
+    "charrnn",
     input_size=(1, 100),
     input_dtype=torch.int64,
-    paper=CELLS["rnn"][2],
-    description="Vanilla (tanh) character RNN of Lecture 10, one-hot input, linear decoder W_hy.",
     spatial=False,
-    **_DEFAULTS,
+    models={
+        "char_rnn": ModelCard("Vanilla (tanh) character RNN of Lecture 10, one-hot input, linear decoder W_hy.",
+                              paper=CELLS["rnn"][2]),
+        "char_lstm": ModelCard("LSTM character model (char-rnn), one-hot input, linear decoder.", paper=CELLS["lstm"][2]),
+        "char_gru": ModelCard("GRU character model, one-hot input, linear decoder.", paper=CELLS["gru"][2]),
+    },
 )
+
+
+# The builders' defaults follow char-rnn's (rnn_size 128, num_layers 2) and tiny-shakespeare's 65 characters.
+
+
+@register_model
 def char_rnn(
     vocab_size: int = 65, hidden_size: int = 128, num_layers: int = 2, dropout: float = 0.0, embedding_dim: int | None = 0
 ) -> CharRNN:
@@ -141,16 +145,7 @@ def char_rnn(
                        dropout=dropout, embedding_dim=embedding_dim or 0)
 
 
-@register_model(
-    "char_lstm",
-    family="charrnn",
-    input_size=(1, 100),
-    input_dtype=torch.int64,
-    paper=CELLS["lstm"][2],
-    description="LSTM character model (char-rnn), one-hot input, linear decoder.",
-    spatial=False,
-    **_DEFAULTS,
-)
+@register_model
 def char_lstm(
     vocab_size: int = 65, hidden_size: int = 128, num_layers: int = 2, dropout: float = 0.0, embedding_dim: int | None = 0
 ) -> CharRNN:
@@ -159,16 +154,7 @@ def char_lstm(
                        dropout=dropout, embedding_dim=embedding_dim or 0)
 
 
-@register_model(
-    "char_gru",
-    family="charrnn",
-    input_size=(1, 100),
-    input_dtype=torch.int64,
-    paper=CELLS["gru"][2],
-    description="GRU character model, one-hot input, linear decoder.",
-    spatial=False,
-    **_DEFAULTS,
-)
+@register_model
 def char_gru(
     vocab_size: int = 65, hidden_size: int = 128, num_layers: int = 2, dropout: float = 0.0, embedding_dim: int | None = 0
 ) -> CharRNN:

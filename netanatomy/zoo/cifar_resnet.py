@@ -17,12 +17,12 @@ from torch import nn
 
 from netanatomy.errors import UserError
 from netanatomy.zoo.layers import conv1x1, conv3x3, kaiming_init_
-from netanatomy.zoo.registry import register_model
+from netanatomy.zoo.registry import ModelCard, Paper, model_table, register_model
 from netanatomy.zoo.resnet import BasicBlock
 
 __all__ = ["CifarResNet", "PlainBlock", "ShortcutA"]
 
-_PAPER = "He, Zhang, Ren & Sun 2016, Deep Residual Learning for Image Recognition"
+_PAPER = Paper("He, Zhang, Ren & Sun", 2016, "Deep Residual Learning for Image Recognition")
 
 Shortcut = Literal["A", "B", "none"]
 
@@ -140,94 +140,85 @@ def _cifar_resnet(n: int, shortcut: Shortcut, num_classes: int, in_channels: int
     return CifarResNet(n, num_classes=num_classes, in_channels=in_channels, shortcut=shortcut)
 
 
+# Parameter counts of Table 6: 0.27M, 0.46M, 0.66M, 0.85M, 1.7M.
+MODELS = model_table(
+    "cifar_resnet",
+    paper=_PAPER,
+    input_size=(1, 3, 32, 32),
+    models={
+        "resnet20": ModelCard("CIFAR-10 ResNet-20 (§4.2, n=3), option A (parameter-free zero-padding) shortcuts"),
+        "resnet32": ModelCard("CIFAR-10 ResNet-32 (§4.2, n=5), option A (parameter-free zero-padding) shortcuts"),
+        "resnet44": ModelCard("CIFAR-10 ResNet-44 (§4.2, n=7), option A (parameter-free zero-padding) shortcuts"),
+        "resnet56": ModelCard("CIFAR-10 ResNet-56 (§4.2, n=9), option A (parameter-free zero-padding) shortcuts"),
+        "resnet110": ModelCard("CIFAR-10 ResNet-110 (§4.2, n=18), option A (parameter-free zero-padding) shortcuts"),
+        "plain20": ModelCard("CIFAR-10 plain-20 (§4.2, n=3): ResNet-20 without its shortcuts"),
+        "plain32": ModelCard("CIFAR-10 plain-32 (§4.2, n=5): ResNet-32 without its shortcuts"),
+        "plain44": ModelCard("CIFAR-10 plain-44 (§4.2, n=7): ResNet-44 without its shortcuts"),
+        "plain56": ModelCard("CIFAR-10 plain-56 (§4.2, n=9): ResNet-56 without its shortcuts"),
+        "plain110": ModelCard("CIFAR-10 plain-110 (§4.2, n=18): ResNet-110 without its shortcuts"),
+    },
+)
+
+
 # The public builders. Args of each: ``num_classes`` (outputs of the classifier), ``in_channels``
 # (channels of the input image); the ResNets also take ``shortcut`` ("A", the default, or "B").
-# Parameter counts of Table 6: 0.27M, 0.46M, 0.66M, 0.85M, 1.7M.
-
-_CIFAR = (1, 3, 32, 32)
-_RES = "CIFAR-10 ResNet-{} (§4.2, n={}), option A (parameter-free zero-padding) shortcuts"
-_PLAIN = "CIFAR-10 plain-{} (§4.2, n={}): ResNet-{} without its shortcuts"
 
 
-@register_model(
-    "resnet20", family="cifar_resnet", input_size=_CIFAR, paper=_PAPER, description=_RES.format(20, 3)
-)
+@register_model
 def resnet20(*, num_classes: int = 10, in_channels: int = 3, shortcut: Shortcut = "A") -> CifarResNet:
     """CIFAR-10 ResNet-20 (n=3)."""
     return _cifar_resnet(3, shortcut, num_classes, in_channels)
 
 
-@register_model(
-    "resnet32", family="cifar_resnet", input_size=_CIFAR, paper=_PAPER, description=_RES.format(32, 5)
-)
+@register_model
 def resnet32(*, num_classes: int = 10, in_channels: int = 3, shortcut: Shortcut = "A") -> CifarResNet:
     """CIFAR-10 ResNet-32 (n=5)."""
     return _cifar_resnet(5, shortcut, num_classes, in_channels)
 
 
-@register_model(
-    "resnet44", family="cifar_resnet", input_size=_CIFAR, paper=_PAPER, description=_RES.format(44, 7)
-)
+@register_model
 def resnet44(*, num_classes: int = 10, in_channels: int = 3, shortcut: Shortcut = "A") -> CifarResNet:
     """CIFAR-10 ResNet-44 (n=7)."""
     return _cifar_resnet(7, shortcut, num_classes, in_channels)
 
 
-@register_model(
-    "resnet56", family="cifar_resnet", input_size=_CIFAR, paper=_PAPER, description=_RES.format(56, 9)
-)
+@register_model
 def resnet56(*, num_classes: int = 10, in_channels: int = 3, shortcut: Shortcut = "A") -> CifarResNet:
     """CIFAR-10 ResNet-56 (n=9)."""
     return _cifar_resnet(9, shortcut, num_classes, in_channels)
 
 
-@register_model(
-    "resnet110", family="cifar_resnet", input_size=_CIFAR, paper=_PAPER, description=_RES.format(110, 18)
-)
+@register_model
 def resnet110(*, num_classes: int = 10, in_channels: int = 3, shortcut: Shortcut = "A") -> CifarResNet:
     """CIFAR-10 ResNet-110 (n=18)."""
     return _cifar_resnet(18, shortcut, num_classes, in_channels)
 
 
-@register_model(
-    "plain20", family="cifar_resnet", input_size=_CIFAR, paper=_PAPER, description=_PLAIN.format(20, 3, 20)
-)
+@register_model
 def plain20(*, num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     """CIFAR-10 plain-20 (n=3)."""
     return _cifar_resnet(3, "none", num_classes, in_channels)
 
 
-@register_model(
-    "plain32", family="cifar_resnet", input_size=_CIFAR, paper=_PAPER, description=_PLAIN.format(32, 5, 32)
-)
+@register_model
 def plain32(*, num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     """CIFAR-10 plain-32 (n=5)."""
     return _cifar_resnet(5, "none", num_classes, in_channels)
 
 
-@register_model(
-    "plain44", family="cifar_resnet", input_size=_CIFAR, paper=_PAPER, description=_PLAIN.format(44, 7, 44)
-)
+@register_model
 def plain44(*, num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     """CIFAR-10 plain-44 (n=7)."""
     return _cifar_resnet(7, "none", num_classes, in_channels)
 
 
-@register_model(
-    "plain56", family="cifar_resnet", input_size=_CIFAR, paper=_PAPER, description=_PLAIN.format(56, 9, 56)
-)
+@register_model
 def plain56(*, num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     """CIFAR-10 plain-56 (n=9)."""
     return _cifar_resnet(9, "none", num_classes, in_channels)
 
 
-@register_model(
-    "plain110",
-    family="cifar_resnet",
-    input_size=_CIFAR,
-    paper=_PAPER,
-    description=_PLAIN.format(110, 18, 110),
-)
+@register_model
 def plain110(*, num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     """CIFAR-10 plain-110 (n=18)."""
     return _cifar_resnet(18, "none", num_classes, in_channels)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from netanatomy.zoo.layers import kaiming_init_
-from netanatomy.zoo.registry import register_model
+from netanatomy.zoo.registry import ModelCard, Paper, model_table, register_model
 
 __all__ = ["DenseNet", "densenet121"]
 
@@ -141,14 +141,18 @@ class DenseNet(nn.Module):
         return x
 
 
-@register_model(
-    "densenet121",
-    family="densenet",
+MODELS = model_table(
+    "densenet",
+    paper=Paper("Huang, Liu, van der Maaten & Weinberger", 2017, "Densely Connected Convolutional Networks"),
     input_size=(1, 3, 224, 224),
-    paper="Huang, Liu, van der Maaten & Weinberger 2017, Densely Connected Convolutional Networks",
-    description="DenseNet-121 (BC): k=32, blocks (6, 12, 24, 16), 4k bottlenecks, compression 0.5",
-    torchvision_name="densenet121",
+    models={
+        "densenet121": ModelCard("DenseNet-121 (BC): k=32, blocks (6, 12, 24, 16), 4k bottlenecks, compression 0.5",
+                                 torchvision_name="densenet121"),
+    },
 )
+
+
+@register_model
 def densenet121(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> DenseNet:
     """DenseNet-121 (7,978,856 parameters for 1000 classes).
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from netanatomy.zoo.registry import register_model
+from netanatomy.zoo.registry import ModelCard, Paper, model_table, register_model
 
 __all__ = [
     "BasicConv2d",
@@ -24,8 +24,6 @@ __all__ = [
     "googlenet",
     "googlenet_aux",
 ]
-
-_PAPER = "Szegedy et al. 2015, Going Deeper with Convolutions"
 
 
 class GoogLeNetOutputs(NamedTuple):
@@ -266,14 +264,20 @@ def _googlenet(aux_logits: bool, num_classes: int, in_channels: int, **kwargs: A
     return GoogLeNet(num_classes=num_classes, in_channels=in_channels, aux_logits=aux_logits, **kwargs)
 
 
-@register_model(
+MODELS = model_table(
     "googlenet",
-    family="googlenet",
+    paper=Paper("Szegedy et al.", 2015, "Going Deeper with Convolutions"),
     input_size=(1, 3, 224, 224),
-    paper=_PAPER,
-    description="GoogLeNet (Inception v1), torchvision layout: BatchNorm, 3x3 in the '5x5' branch, no aux heads",
-    torchvision_name="googlenet",
+    models={
+        "googlenet": ModelCard("GoogLeNet (Inception v1), torchvision layout: BatchNorm, 3x3 in the '5x5' branch, no aux heads",
+                               torchvision_name="googlenet"),
+        "googlenet_aux": ModelCard("GoogLeNet with the two auxiliary classifiers (returns (logits, aux2, aux1) in training mode)",
+                                   torchvision_name="googlenet"),  # torchvision's googlenet(aux_logits=True)
+    },
 )
+
+
+@register_model
 def googlenet(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> GoogLeNet:
     """GoogLeNet without the auxiliary classifiers (6,624,904 parameters for 1000 classes).
 
@@ -285,14 +289,7 @@ def googlenet(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -
     return _googlenet(False, num_classes, in_channels, **kwargs)
 
 
-@register_model(
-    "googlenet_aux",
-    family="googlenet",
-    input_size=(1, 3, 224, 224),
-    paper=_PAPER,
-    description="GoogLeNet with the two auxiliary classifiers (returns (logits, aux2, aux1) in training mode)",
-    torchvision_name="googlenet",
-)
+@register_model
 def googlenet_aux(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> GoogLeNet:
     """GoogLeNet with its two auxiliary classifiers, active in training mode only.
 

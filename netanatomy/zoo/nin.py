@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from netanatomy.zoo.layers import kaiming_init_
-from netanatomy.zoo.registry import register_model
+from netanatomy.zoo.registry import ModelCard, Paper, model_table, register_model
 
 __all__ = ["NIN", "MLPConv", "nin"]
 
@@ -103,13 +103,17 @@ class NIN(nn.Module):
         return torch.flatten(x, 1)
 
 
-@register_model(
+MODELS = model_table(
     "nin",
-    family="nin",
+    paper=Paper("Lin, Chen & Yan", 2014, "Network In Network"),
     input_size=(1, 3, 32, 32),
-    paper="Lin, Chen & Yan 2014, Network In Network",
-    description="NiN CIFAR-10 model: three mlpconv layers (1x1 convs as the micro network), global average pooling, no FC",
+    models={
+        "nin": ModelCard("NiN CIFAR-10 model: three mlpconv layers (1x1 convs as the micro network), global average pooling, no FC"),
+    },
 )
+
+
+@register_model
 def nin(*, num_classes: int = 10, in_channels: int = 3, **kwargs: Any) -> NIN:
     """Network in Network, the paper's CIFAR-10 model.
 

@@ -14,11 +14,11 @@ from torch import nn
 
 from netanatomy.errors import UserError
 from netanatomy.zoo.layers import conv1x1, conv3x3, kaiming_init_
-from netanatomy.zoo.registry import register_model
+from netanatomy.zoo.registry import ModelCard, Paper, model_table, register_model
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet"]
 
-_PAPER = "He, Zhang, Ren & Sun 2016, Deep Residual Learning for Image Recognition"
+_PAPER = Paper("He, Zhang, Ren & Sun", 2016, "Deep Residual Learning for Image Recognition")
 
 
 class BasicBlock(nn.Module):
@@ -211,99 +211,74 @@ def _resnet(
     return ResNet(block, layers, num_classes=num_classes, in_channels=in_channels, **kwargs)
 
 
+MODELS = model_table(
+    "resnet",
+    paper=_PAPER,
+    input_size=(1, 3, 224, 224),
+    models={
+        "resnet18": ModelCard("ResNet-18: BasicBlocks [2, 2, 2, 2], projection shortcuts where shapes change",
+                              torchvision_name="resnet18"),
+        "resnet34": ModelCard("ResNet-34: BasicBlocks [3, 4, 6, 3], projection shortcuts where shapes change",
+                              torchvision_name="resnet34"),
+        "resnet50": ModelCard("ResNet-50: Bottlenecks [3, 4, 6, 3], torchvision's v1.5 (stride on the 3x3)",
+                              torchvision_name="resnet50"),
+        "resnet101": ModelCard("ResNet-101: Bottlenecks [3, 4, 23, 3], torchvision's v1.5 (stride on the 3x3)",
+                               torchvision_name="resnet101"),
+        "resnet152": ModelCard("ResNet-152: Bottlenecks [3, 8, 36, 3], torchvision's v1.5 (stride on the 3x3)",
+                               torchvision_name="resnet152"),
+        "wide_resnet50_2": ModelCard("Wide ResNet-50-2: ResNet-50 with bottleneck 3x3 convolutions twice as wide",
+                                     torchvision_name="wide_resnet50_2",
+                                     paper=Paper("Zagoruyko & Komodakis", 2016, "Wide Residual Networks")),
+        "resnext50_32x4d": ModelCard("ResNeXt-50 (32x4d): ResNet-50 with 32-group 3x3 convolutions, 4 channels per group",
+                                     torchvision_name="resnext50_32x4d",
+                                     paper=Paper("Xie, Girshick, Dollár, Tu & He", 2017,
+                                                 "Aggregated Residual Transformations for Deep Neural Networks")),
+    },
+)
+
+
 # The public builders. Args of each: ``num_classes`` (outputs of the classifier), ``in_channels``
 # (channels of the input image), ``**kwargs`` (other :class:`ResNet` arguments, e.g.
 # ``zero_init_residual``).
 
-_IMAGENET = (1, 3, 224, 224)
 
-
-@register_model(
-    "resnet18",
-    family="resnet",
-    input_size=_IMAGENET,
-    paper=_PAPER,
-    torchvision_name="resnet18",
-    description="ResNet-18: BasicBlocks [2, 2, 2, 2], projection shortcuts where shapes change",
-)
+@register_model
 def resnet18(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> ResNet:
     """ResNet-18 (Table 1)."""
     return _resnet(BasicBlock, [2, 2, 2, 2], num_classes, in_channels, **kwargs)
 
 
-@register_model(
-    "resnet34",
-    family="resnet",
-    input_size=_IMAGENET,
-    paper=_PAPER,
-    torchvision_name="resnet34",
-    description="ResNet-34: BasicBlocks [3, 4, 6, 3], projection shortcuts where shapes change",
-)
+@register_model
 def resnet34(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> ResNet:
     """ResNet-34 (Table 1)."""
     return _resnet(BasicBlock, [3, 4, 6, 3], num_classes, in_channels, **kwargs)
 
 
-@register_model(
-    "resnet50",
-    family="resnet",
-    input_size=_IMAGENET,
-    paper=_PAPER,
-    torchvision_name="resnet50",
-    description="ResNet-50: Bottlenecks [3, 4, 6, 3], torchvision's v1.5 (stride on the 3x3)",
-)
+@register_model
 def resnet50(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> ResNet:
     """ResNet-50 (Table 1), v1.5."""
     return _resnet(Bottleneck, [3, 4, 6, 3], num_classes, in_channels, **kwargs)
 
 
-@register_model(
-    "resnet101",
-    family="resnet",
-    input_size=_IMAGENET,
-    paper=_PAPER,
-    torchvision_name="resnet101",
-    description="ResNet-101: Bottlenecks [3, 4, 23, 3], torchvision's v1.5 (stride on the 3x3)",
-)
+@register_model
 def resnet101(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> ResNet:
     """ResNet-101 (Table 1), v1.5."""
     return _resnet(Bottleneck, [3, 4, 23, 3], num_classes, in_channels, **kwargs)
 
 
-@register_model(
-    "resnet152",
-    family="resnet",
-    input_size=_IMAGENET,
-    paper=_PAPER,
-    torchvision_name="resnet152",
-    description="ResNet-152: Bottlenecks [3, 8, 36, 3], torchvision's v1.5 (stride on the 3x3)",
-)
+@register_model
 def resnet152(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> ResNet:
     """ResNet-152 (Table 1), v1.5."""
     return _resnet(Bottleneck, [3, 8, 36, 3], num_classes, in_channels, **kwargs)
 
 
-@register_model(
-    "wide_resnet50_2",
-    family="resnet",
-    input_size=_IMAGENET,
-    torchvision_name="wide_resnet50_2",
-    paper="Zagoruyko & Komodakis 2016, Wide Residual Networks",
-    description="Wide ResNet-50-2: ResNet-50 with bottleneck 3x3 convolutions twice as wide",
-)
+@register_model
 def wide_resnet50_2(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> ResNet:
     """Wide ResNet-50-2: the bottlenecks' inner width doubled (torchvision's ImageNet variant)."""
     return _resnet(Bottleneck, [3, 4, 6, 3], num_classes, in_channels, width_per_group=128, **kwargs)
 
 
-@register_model(
-    "resnext50_32x4d",
-    family="resnet",
-    input_size=_IMAGENET,
-    torchvision_name="resnext50_32x4d",
-    paper="Xie, Girshick, Dollár, Tu & He 2017, Aggregated Residual Transformations for Deep Neural Networks",
-    description="ResNeXt-50 (32x4d): ResNet-50 with 32-group 3x3 convolutions, 4 channels per group",
-)
+@register_model
 def resnext50_32x4d(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> ResNet:
     """ResNeXt-50 32x4d: cardinality 32, bottleneck width 4 per group (Table 1 of Xie et al.)."""
     return _resnet(Bottleneck, [3, 4, 6, 3], num_classes, in_channels, groups=32, width_per_group=4, **kwargs)

@@ -13,13 +13,9 @@ import torch
 from torch import nn
 
 from netanatomy.zoo.layers import kaiming_init_
-from netanatomy.zoo.registry import register_model
+from netanatomy.zoo.registry import ModelCard, Paper, model_table, register_model
 
 __all__ = ["Fire", "SqueezeNet", "cfgs"]
-
-_PAPER = (
-    "Iandola et al. 2016, SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size"
-)
 
 
 class Fire(nn.Module):
@@ -131,14 +127,21 @@ def _squeezenet(version: str, num_classes: int, in_channels: int, **kwargs: Any)
     return SqueezeNet(cfgs[version], num_classes=num_classes, in_channels=in_channels, **kwargs)
 
 
-@register_model(
-    "squeezenet1_0",
-    family="squeezenet",
+MODELS = model_table(
+    "squeezenet",
+    paper=Paper("Iandola et al.", 2016,
+                "SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size"),
     input_size=(1, 3, 224, 224),
-    paper=_PAPER,
-    description="SqueezeNet 1.0 (Table 1): 7x7/2 stem, eight Fire modules, conv10 + global average pooling",
-    torchvision_name="squeezenet1_0",
+    models={
+        "squeezenet1_0": ModelCard("SqueezeNet 1.0 (Table 1): 7x7/2 stem, eight Fire modules, conv10 + global average pooling",
+                                   torchvision_name="squeezenet1_0"),
+        "squeezenet1_1": ModelCard("SqueezeNet 1.1 (authors' repository, not the paper): 3x3/2 stem of 64, earlier pooling",
+                                   torchvision_name="squeezenet1_1"),
+    },
 )
+
+
+@register_model
 def squeezenet1_0(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> SqueezeNet:
     """SqueezeNet 1.0 (1,248,424 parameters for 1000 classes).
 
@@ -150,14 +153,7 @@ def squeezenet1_0(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: An
     return _squeezenet("1_0", num_classes, in_channels, **kwargs)
 
 
-@register_model(
-    "squeezenet1_1",
-    family="squeezenet",
-    input_size=(1, 3, 224, 224),
-    paper=_PAPER,
-    description="SqueezeNet 1.1 (authors' repository, not the paper): 3x3/2 stem of 64, earlier pooling",
-    torchvision_name="squeezenet1_1",
-)
+@register_model
 def squeezenet1_1(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> SqueezeNet:
     """SqueezeNet 1.1 (1,235,496 parameters for 1000 classes).
 

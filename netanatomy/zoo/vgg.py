@@ -7,20 +7,15 @@ so they are data (:data:`cfgs`) fed to one :func:`make_layers`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torch import nn
 
 from netanatomy.zoo.layers import fc_classifier, kaiming_init_
-from netanatomy.zoo.registry import register_model
+from netanatomy.zoo.registry import ModelCard, Paper, model_table, register_model
 
 __all__ = ["VGG", "cfgs", "make_layers"]
-
-_Builder = TypeVar("_Builder", bound=Callable[..., nn.Module])
-
-_PAPER = "Simonyan & Zisserman 2015, Very Deep Convolutional Networks for Large-Scale Image Recognition"
 
 # Table 1 of the paper: an int is a 3x3 convolution (stride 1, padding 1) with that many output
 # channels, "M" a 2x2 stride-2 max-pool. A = 11 weight layers, B = 13, D = 16, E = 19.
@@ -110,66 +105,71 @@ def _vgg(cfg: str, batch_norm: bool, num_classes: int, in_channels: int, **kwarg
     return VGG(make_layers(cfgs[cfg], batch_norm, in_channels), num_classes=num_classes, **kwargs)
 
 
-def _register(name: str, layers: int, cfg: str, batch_norm: bool) -> Callable[[_Builder], _Builder]:
-    """``register_model`` with what every VGG shares."""
-    bn = ", with BatchNorm (not in the paper; torchvision)" if batch_norm else ""
-    return register_model(
-        name,
-        family="vgg",
-        input_size=(1, 3, 224, 224),
-        paper=_PAPER,
-        description=f"VGG-{layers}, configuration {cfg} of Table 1{bn}",
-        torchvision_name=name,
-    )
+# BatchNorm (Ioffe & Szegedy 2015) came after VGG: the *_bn variants are torchvision's.
+MODELS = model_table(
+    "vgg",
+    paper=Paper("Simonyan & Zisserman", 2015, "Very Deep Convolutional Networks for Large-Scale Image Recognition"),
+    input_size=(1, 3, 224, 224),
+    models={
+        "vgg11": ModelCard("VGG-11, configuration A of Table 1", torchvision_name="vgg11"),
+        "vgg11_bn": ModelCard("VGG-11, configuration A of Table 1, with BatchNorm (not in the paper; torchvision)", torchvision_name="vgg11_bn"),
+        "vgg13": ModelCard("VGG-13, configuration B of Table 1", torchvision_name="vgg13"),
+        "vgg13_bn": ModelCard("VGG-13, configuration B of Table 1, with BatchNorm (not in the paper; torchvision)", torchvision_name="vgg13_bn"),
+        "vgg16": ModelCard("VGG-16, configuration D of Table 1", torchvision_name="vgg16"),
+        "vgg16_bn": ModelCard("VGG-16, configuration D of Table 1, with BatchNorm (not in the paper; torchvision)", torchvision_name="vgg16_bn"),
+        "vgg19": ModelCard("VGG-19, configuration E of Table 1", torchvision_name="vgg19"),
+        "vgg19_bn": ModelCard("VGG-19, configuration E of Table 1, with BatchNorm (not in the paper; torchvision)", torchvision_name="vgg19_bn"),
+    },
+)
 
 
 # The public builders. Args of each: ``num_classes`` (outputs of the classifier), ``in_channels``
 # (channels of the input image), ``**kwargs`` (other :class:`VGG` arguments: ``dropout``).
 
 
-@_register("vgg11", 11, "A", batch_norm=False)
+@register_model
 def vgg11(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
     """VGG-11 (configuration A)."""
     return _vgg("A", False, num_classes, in_channels, **kwargs)
 
 
-@_register("vgg11_bn", 11, "A", batch_norm=True)
+@register_model
 def vgg11_bn(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
     """VGG-11 (configuration A) with BatchNorm."""
     return _vgg("A", True, num_classes, in_channels, **kwargs)
 
 
-@_register("vgg13", 13, "B", batch_norm=False)
+@register_model
 def vgg13(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
     """VGG-13 (configuration B)."""
     return _vgg("B", False, num_classes, in_channels, **kwargs)
 
 
-@_register("vgg13_bn", 13, "B", batch_norm=True)
+@register_model
 def vgg13_bn(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
     """VGG-13 (configuration B) with BatchNorm."""
     return _vgg("B", True, num_classes, in_channels, **kwargs)
 
 
-@_register("vgg16", 16, "D", batch_norm=False)
+@register_model
 def vgg16(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
     """VGG-16 (configuration D)."""
     return _vgg("D", False, num_classes, in_channels, **kwargs)
 
 
-@_register("vgg16_bn", 16, "D", batch_norm=True)
+@register_model
 def vgg16_bn(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
     """VGG-16 (configuration D) with BatchNorm."""
     return _vgg("D", True, num_classes, in_channels, **kwargs)
 
 
-@_register("vgg19", 19, "E", batch_norm=False)
+@register_model
 def vgg19(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
     """VGG-19 (configuration E)."""
     return _vgg("E", False, num_classes, in_channels, **kwargs)
 
 
-@_register("vgg19_bn", 19, "E", batch_norm=True)
+@register_model
 def vgg19_bn(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
     """VGG-19 (configuration E) with BatchNorm."""
     return _vgg("E", True, num_classes, in_channels, **kwargs)
