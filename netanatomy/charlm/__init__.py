@@ -4,6 +4,7 @@ One module per concern: ``corpus`` (vocabulary, UTF-8 checks, memory-mapped toke
 ``batches`` (truncated-BPTT streams), ``train`` (the loop), ``checkpoint``, ``sample``
 (generation and ``--explain``), ``hello`` (the lecture's toy), ``reference_numpy`` (the
 vanilla RNN from the lecture's equations), ``ngram`` (the Kneser-Ney Markov baseline),
-``markov`` (the non-Markov demonstration), ``fetch`` (``netanatomy data shakespeare``) and
-``cli``. The models themselves live in the zoo (:mod:`netanatomy.zoo.charrnn`).
+``ngram_text`` (the baseline on text files), ``markov`` (the non-Markov demonstration), ``run``
+(setting up or resuming a training run) and ``fetch`` (the Shakespeare corpus). The models
+themselves live in the zoo (:mod:`netanatomy.zoo.charrnn`); the commands in :mod:`netanatomy.cli`.
 """

@@ -41,7 +41,7 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint (a file or a run directory) with all tensors on the CPU."""
     p = checkpoint_path(path)
-    state = torch_load(p, hint="train one with `netanatomy charrnn train TEXT --out RUN_DIR`")
+    state = torch_load(p, hint="train one with `netanatomy charrnn train TEXT_FILE --run-dir RUN_DIR`")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{p} is not a netanatomy char-model checkpoint (format {FORMAT!r} expected)")
     return state

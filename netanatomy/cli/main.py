@@ -24,10 +24,13 @@ from netanatomy.errors import UserError
 
 # One module per command group; each adds its sub-commands with register(subparsers).
 GROUPS: tuple[str, ...] = (
-    "netanatomy.analysis.cli",
-    "netanatomy.receptive.cli",
-    "netanatomy.charlm.cli",
-    "netanatomy.training.cli",
+    "netanatomy.cli.summary",  # summary, models, compare
+    "netanatomy.cli.rf",  # rf, erf
+    "netanatomy.cli.charrnn",  # charrnn train|sample|hello|markov
+    "netanatomy.cli.ngram",  # ngram train|eval|sample
+    "netanatomy.cli.data",  # data shakespeare
+    "netanatomy.cli.train",  # train, predict
+    "netanatomy.cli.experiment",  # experiment NAME
 )
 
 
