@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from netanatomy.cli import common
@@ -223,3 +224,59 @@ def test_old_char_model_name_says_the_new_one(tmp_path: Path, capsys: pytest.Cap
     assert main(["charrnn", "train", str(text), "--model", "lstm", "--run-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "char_lstm" in err
+
+
+def _readme_commands() -> list[str]:
+    """Every `netanatomy ...` command in the README: lines of ```bash blocks, `$ ` lines of ```console ones."""
+    lines, block = [], None
+    for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            block = line[3:].strip() if block is None else None
+            continue
+        if block == "console" and not line.startswith("$ "):
+            continue  # output, not a command
+        text = line.removeprefix("$ ").split("  #")[0].strip()
+        if block in ("bash", "console") and text.startswith("netanatomy "):
+            lines.append(text)
+    return lines
+
+
+def test_every_readme_command_parses() -> None:
+    """The README shows only flags that exist (what changed is in its Conventions table)."""
+    import shlex
+
+    commands = _readme_commands()
+    assert len(commands) >= 15
+    parser = build_parser()
+    for line in commands:
+        try:
+            parser.parse_args(shlex.split(line)[1:])
+        except SystemExit:
+            pytest.fail(f"README command does not parse: {line}")
+
+
+def test_train_predict_experiment_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With -f json, standard output holds one JSON object; the figures are those of the files the run wrote."""
+    import csv
+
+    run = tmp_path / "run"
+    data = _json(capsys, "train", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "64",
+                 "--limit", "128", "--run-dir", str(run), "-q", "-f", "json")
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert data["kind"] == "train" and len(data["history"]) == len(rows) == 1
+    assert math.isclose(data["best_val_acc"], float(rows[0]["val_acc"]), rel_tol=1e-6)
+    assert Path(data["checkpoints"]["last"]).is_file()
+
+    from PIL import Image
+
+    Image.fromarray(np.full((12, 12), 200, dtype=np.uint8)).save(tmp_path / "x.png")
+    pred = _json(capsys, "predict", data["checkpoints"]["last"], str(tmp_path / "x.png"), "--top-k", "2", "-f", "json")
+    (p,) = pred["predictions"]
+    assert len(p["classes"]) == 2 and p["probabilities"] == sorted(p["probabilities"], reverse=True)
+    assert main(["predict", data["checkpoints"]["last"], str(tmp_path / "x.png"), "--top-k", "2"]) == 0
+    assert capsys.readouterr().out.strip() == f"{tmp_path / 'x.png'}: " + ", ".join(
+        f"{c} {100 * q:.1f}%" for c, q in zip(p["classes"], p["probabilities"]))
+
+    exp = _json(capsys, "experiment", "bottleneck", "--run-dir", str(tmp_path / "exp"), "-f", "json")
+    assert exp["report_markdown"] == (tmp_path / "exp" / "bottleneck.md").read_text()
+    assert {"bottleneck.md", "bottleneck.png"} <= set(exp["files"])
