@@ -156,7 +156,7 @@ def _train(args: argparse.Namespace) -> int:
     ckpt, metrics = run_dir / CHECKPOINT_NAME, run_dir / "metrics.jsonl"
     if args.format == "json":
         print(common.json_text("charrnn_train", {
-            "model": args.model if not run.resume_state else f"char_{mc.cell}", "model_config": mc.to_dict(),
+            "model": f"char_{mc.cell}", "model_config": mc.to_dict(),
             "parameters": n_params, "run_dir": str(run_dir), "steps": result.step, "stopped_early": result.stopped_early,
             "elapsed_s": result.elapsed_s, "train_loss": result.train_loss, "val_loss": result.val_loss,
             "val_bpc": None if result.val_loss is None else result.val_loss / math.log(2),

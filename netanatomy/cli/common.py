@@ -13,7 +13,7 @@ Only the standard library is imported (``netanatomy --help`` must not import tor
 | ``--seed N`` | random seed, default 0 |
 | ``--device NAME`` | ``auto`` (CUDA when present, else the CPU), ``cpu``, ``cuda``, ``cuda:N`` |
 | ``--threads N`` | CPU threads for torch (default: torch's own choice) |
-| ``-f/--format F`` | ``table`` for people, ``json`` for programs (with ``schema_version``), ``csv``/``md`` where tabular |
+| ``-f/--format F`` | ``table`` for people (``text`` where the result is prose), ``json`` for programs (with ``schema_version``), ``csv``/``md`` where tabular |
 | ``--checkpoint CKPT`` | a checkpoint to read (long form only) |
 | ``--lang en|ko`` | language of explanations and reports (default from ``LC_ALL``/``LANG``) |
 """
@@ -32,6 +32,8 @@ SCHEMA_VERSION = 1
 DEFAULT_SEED = 0
 FORMATS_TABULAR = ("table", "json", "csv", "md")
 FORMATS_RESULT = ("table", "json")
+#: Commands whose result is prose (``explain``): ``text`` takes the place of ``table``.
+FORMATS_PROSE = ("text", "md", "json")
 LANGUAGES = ("en", "ko")
 
 
@@ -76,9 +78,9 @@ def add_threads(p: argparse._ActionsContainer) -> None:
 
 
 def add_format(p: argparse._ActionsContainer, choices: tuple[str, ...] = FORMATS_RESULT) -> None:
-    """``-f/--format``: table for people, json (with schema_version) for programs."""
-    p.add_argument("-f", "--format", choices=choices, default="table",
-                   help=f"{'|'.join(choices)} (default table); json carries schema_version {SCHEMA_VERSION}")
+    """``-f/--format``: table (or text, for prose) for people, json (with schema_version) for programs; the first choice is the default."""
+    p.add_argument("-f", "--format", choices=choices, default=choices[0],
+                   help=f"{'|'.join(choices)} (default {choices[0]}); json carries schema_version {SCHEMA_VERSION}")
 
 
 def add_checkpoint(p: argparse._ActionsContainer, help: str | None = None, required: bool = False) -> None:

@@ -70,11 +70,11 @@ def _rf(args: argparse.Namespace) -> int:
     if args.verify:
         from netanatomy.receptive.probe import verify
 
-        names = report.verifiable_layers(result, args.depth, args.all)
-        if not names:
-            raise UserError(f"nothing to verify: none of the layers shown for {name} has an exact local field the probe "
-                            "can check (global, unknown or fractional fields only); try --all or a larger --depth")
-        checks = verify(model, size, names)
+        checks = verify(model, size, report.verifiable_layers(result, args.depth, args.all))
+        if not checks:
+            # "0/0 layers agree" would read as a pass for a check that never ran.
+            raise UserError(f"nothing to check: none of the layers shown for {name} has an exact, local field the "
+                            "probe can compare (global, unknown or approximate fields only); try --all or a larger --depth")
     if args.format == "json":
         payload = report.result_payload(result, name, args.depth, args.all)
         if unit is not None:
