@@ -31,7 +31,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # The highest library layer: what combines the areas below. A top-level package that is not
     # in this table lands here (its own unit), so a new area starts at the top and moves down
     # once its place is known.
-    ("applications", ("netanatomy.training.experiments", "netanatomy.explain", "netanatomy")),
+    # (explain/, html/ and the other areas being added land here by that rule.)
+    ("applications", ("netanatomy.training.experiments", "netanatomy")),
     ("cli", ("netanatomy.cli", "netanatomy.__main__")),
 )
 TOP_LIBRARY_LAYER = "applications"
@@ -103,7 +104,7 @@ def edges() -> list[tuple[str, str, int]]:
 
 
 def test_the_table_names_real_modules() -> None:
-    missing = [unit for unit in _UNITS if unit != "netanatomy.explain" and not _is_module(unit)]
+    missing = [unit for unit in _UNITS if not _is_module(unit)]
     assert not missing, f"LAYERS names modules that do not exist: {missing}"
 
 
