@@ -26,7 +26,8 @@ from netanatomy.cli.main import GROUPS, build_parser, main
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Commands that report no result a program would read: they fetch a file or print a lesson.
-NO_RESULT = {("data", "shakespeare"): "writes a file and says where", ("charrnn", "hello"): "prints the lecture's toy"}
+NO_RESULT = {("data", "shakespeare"): "writes a file and says where", ("charrnn", "hello"): "prints the lecture's toy",
+             ("report",): "writes one HTML page (-o FILE.html)"}
 #: Old spellings that no command may use any more (the README lists what replaced each).
 RETIRED = {"--out": "--run-dir or -o/--output", "--no-progress": "-q/--quiet", "--brief": "-q/--quiet", "-c": "--columns/--checkpoint"}
 

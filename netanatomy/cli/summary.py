@@ -23,7 +23,8 @@ def add_model_source(p: argparse.ArgumentParser) -> None:
                    help="keyword argument for the model builder, e.g. -a num_classes=10 (repeatable)")
 
 
-def _add_model_options(p: argparse.ArgumentParser) -> None:
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """MODEL's input, builder arguments, batch, mode, dtype and optimizer (``summary``, ``compare``, ``report``)."""
     add_model_source(p)
     p.add_argument("--batch-size", "-b", type=int, help="replace the batch dimension of the input")
     p.add_argument("--mode", choices=("eval", "train"), default="eval", help="run the forward in eval (default) or training mode")
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                        description="Analyse a model on fake tensors (no compute, no activation memory).\n\n" + SPEC_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", metavar="MODEL")
-    _add_model_options(p)
+    add_model_options(p)
     p.add_argument("--depth", "-d", type=int, help="fold modules nested deeper than this (default: show every layer)")
     p.add_argument("--columns", help="comma-separated: output,params,formula,macs,activations,saved,rf, or 'all'")
     common.add_format(p, common.FORMATS_TABULAR)
@@ -52,7 +53,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     p = sub.add_parser("compare", help="put models side by side", description=SPEC_HELP)
     p.add_argument("models", metavar="MODEL", nargs="+")
-    _add_model_options(p)
+    add_model_options(p)
     common.add_format(p, ("table", "json", "md"))
     common.add_output(p)
     p.set_defaults(handler=_compare)
