@@ -150,10 +150,23 @@ def test_help_does_not_import_torch(path: tuple[str, ...]) -> None:
 
 
 # --------------------------------------------------------------------------- JSON of cheap commands
+def _documented_fields(kind: str) -> set[str]:
+    """The field names the README's JSON table lists for ``kind``."""
+    import re
+
+    for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
+        if line.strip().startswith(f"| `{kind}` |"):
+            return set(re.findall(r"`(\w+)`", line.split("|")[2]))
+    pytest.fail(f"the README's JSON table has no row for {kind!r}")
+
+
 def _json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    """Run a command with -f json: one object, the schema version, and only fields the README documents."""
     assert main(list(argv)) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["schema_version"] == common.SCHEMA_VERSION
+    undocumented = set(data) - {"schema_version", "kind"} - _documented_fields(data["kind"])
+    assert not undocumented, f"{data['kind']} JSON fields missing from the README's table: {undocumented}"
     return data
 
 
