@@ -189,6 +189,12 @@ def test_compare_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert (a["model"], a["params"], b["params"]) == ("conv3-64", 1792, 1792 + 36928)
     assert a["macs"] == 8 * 8 * 3 * 3 * 3 * 64  # one MAC per weight per output position (bias not counted)
     assert (a["output_receptive_field"], b["output_receptive_field"]) == ("3", "5")
+    assert main(["compare", "conv3-64", "conv3-64*2", "--input", "1x3x8x8", "-f", "csv"]) == 0
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [int(r["params"]) for r in rows] == [a["params"], b["params"]]
 
 
 def test_rf_json(capsys: pytest.CaptureFixture[str]) -> None:

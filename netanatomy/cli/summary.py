@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("compare", help="put models side by side", description=SPEC_HELP)
     p.add_argument("models", metavar="MODEL", nargs="+")
     add_model_options(p)
-    common.add_format(p, ("table", "json", "md"))
+    common.add_format(p, common.FORMATS_TABULAR)
     common.add_output(p)
     p.set_defaults(handler=_compare)
 
@@ -115,6 +115,8 @@ def _compare(args: argparse.Namespace) -> int:
     summaries = [_analyse(m, args) for m in args.models]
     if args.format == "json":
         common.emit(common.json_text("compare", compare.comparison_payload(summaries, args.optimizer)), args.output)
+    elif args.format == "csv":
+        common.emit(compare.comparison_csv(summaries, args.optimizer), args.output)
     elif args.format == "md":
         common.emit(compare.comparison_markdown(summaries, args.optimizer), args.output)
     else:

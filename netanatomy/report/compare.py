@@ -55,6 +55,16 @@ def comparison_payload(summaries: Sequence[Summary], optimizer: str) -> dict[str
             "models": [{"model": s.model_name, **{r.key: r.values[i] for r in rows}} for i, s in enumerate(summaries)]}
 
 
+def comparison_csv(summaries: Sequence[Summary], optimizer: str) -> str:
+    """One row per model, one column per figure, exact numbers (the JSON's keys as the header)."""
+    payload = comparison_payload(summaries, optimizer)["models"]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, list(payload[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(payload)
+    return buf.getvalue()
+
+
 def comparison_markdown(summaries: Sequence[Summary], optimizer: str) -> str:
     lines = ["| | " + " | ".join(s.model_name for s in summaries) + " |", "|---|" + "---:|" * len(summaries)]
     lines += [f"| {r.label} | " + " | ".join(r.fmt(v) for v in r.values) + " |" for r in comparison_rows(summaries, optimizer)]
