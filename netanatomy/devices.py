@@ -18,3 +18,12 @@ def pick_device(name: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device {name!r} asked for but CUDA is not available here; use --device cpu")
     return device
+
+
+def set_threads(threads: int | None) -> None:
+    """``--threads N``: CPU threads for torch's intra-op pool; None keeps torch's own choice."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise UserError(f"--threads must be at least 1, got {threads}")
+    torch.set_num_threads(threads)

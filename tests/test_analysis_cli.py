@@ -63,12 +63,13 @@ def test_depth_and_columns(capsys: pytest.CaptureFixture[str]) -> None:
 def test_models_and_compare(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "models", "--family", "vgg", "--format", "json")
     assert code == 0
-    rows = {r["name"]: r for r in json.loads(out)}
+    rows = {r["name"]: r for r in json.loads(out)["models"]}
     assert rows["vgg16"]["params"] == 138_357_544
     code, out, _ = run(capsys, "compare", "resnet20", "plain20", "--format", "json")
     data = json.loads(out)
     # Option A shortcuts add no parameters (He et al. 2016, §4.2).
-    assert code == 0 and data["resnet20"]["Parameters"] == data["plain20"]["Parameters"]
+    by_name = {m["model"]: m for m in data["models"]}
+    assert code == 0 and by_name["resnet20"]["params"] == by_name["plain20"]["params"]
 
 
 def test_user_model_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

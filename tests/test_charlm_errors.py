@@ -20,7 +20,7 @@ def _fails(argv: list[str], capsys: pytest.CaptureFixture[str], *needles: str) -
 
 
 def _train(path: Path, out: Path, *extra: str) -> list[str]:
-    return ["charrnn", "train", str(path), "--out", str(out), "--quiet", "--steps", "2", "--seq-len", "8",
+    return ["charrnn", "train", str(path), "--run-dir", str(out), "--quiet", "--steps", "2", "--seq-len", "8",
             "--batch-size", "2", "--hidden-size", "8", "--num-layers", "1", *extra]
 
 
@@ -69,7 +69,7 @@ def test_nul_bytes_are_taken_as_binary(tmp_path: Path, capsys: pytest.CaptureFix
 def test_resume_without_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     f = tmp_path / "t.txt"
     f.write_text("some text " * 50)
-    _fails(_train(f, tmp_path / "r", "--resume"), capsys, "no checkpoint")
+    _fails(_train(f, tmp_path / "r", "--resume", str(tmp_path / "r")), capsys, "no checkpoint")
 
 
 @pytest.fixture

@@ -87,7 +87,7 @@ def test_cli_train_eval_sample(tmp_path: Path, capsys: pytest.CaptureFixture[str
     text = tmp_path / "t.txt"
     text.write_text("to be or not to be, that is the question.\n" * 40, encoding="utf-8")
     model = tmp_path / "m.npz"
-    assert main(["ngram", "train", str(text), "--order", "4", "--out", str(model)]) == 0
+    assert main(["ngram", "train", str(text), "--order", "4", "-o", str(model)]) == 0
     train_out = capsys.readouterr().out
     assert main(["ngram", "eval", str(model), str(text)]) == 0
     eval_out = capsys.readouterr().out

@@ -153,12 +153,12 @@ def test_samples_at_each_evaluation_and_the_temperature_table(tmp_path: Path) ->
 
 def test_cli_resume_equals_one_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = write_text(tmp_path / "t.txt")
-    common = [str(text), "--model", "gru", "--hidden-size", "16", "--num-layers", "1", "--seq-len", "10",
+    common = [str(text), "--model", "char_gru", "--hidden-size", "16", "--num-layers", "1", "--seq-len", "10",
               "--batch-size", "4", "--schedule", "constant", "--log-interval", "1", "--eval-interval", "3",
               "--quiet", "--threads", "1", "--dropout", "0.1"]
-    assert main(["charrnn", "train", *common, "--steps", "10", "--out", str(tmp_path / "one")]) == 0
-    assert main(["charrnn", "train", *common, "--steps", "4", "--out", str(tmp_path / "two")]) == 0
-    assert main(["charrnn", "train", *common, "--steps", "10", "--resume", "--out", str(tmp_path / "two")]) == 0
+    assert main(["charrnn", "train", *common, "--steps", "10", "--run-dir", str(tmp_path / "one")]) == 0
+    assert main(["charrnn", "train", *common, "--steps", "4", "--run-dir", str(tmp_path / "two")]) == 0
+    assert main(["charrnn", "train", *common, "--steps", "10", "--resume", str(tmp_path / "two")]) == 0
     assert _losses(tmp_path / "one") == _losses(tmp_path / "two")
     assert (tmp_path / "two" / "loss.png").stat().st_size > 0
     out = capsys.readouterr().out

@@ -17,7 +17,7 @@ def test_rf_on_a_spec_answers_7(capsys):
     assert "receptive field 7, jump (effective stride) 1, effective padding 3" in out
     # The working: r = 1 + 2·1 = 3, 3 + 2·1 = 5, 5 + 2·1 = 7.
     assert "r = 1 + (3-1)·1 = 3" in out and "r = 5 + (3-1)·1 = 7" in out
-    assert main(["rf", "conv3-64*3", "--brief"]) == 0
+    assert main(["rf", "conv3-64*3", "--quiet"]) == 0
     assert capsys.readouterr().out == "layer 2: receptive field 7, jump (effective stride) 1, effective padding 3\n"
 
 
@@ -68,7 +68,7 @@ def _tiny(tmp_path: Path) -> Path:
 def test_erf_writes_a_png(tmp_path, capsys):
     src = _tiny(tmp_path)
     png = tmp_path / "erf.png"
-    assert main(["erf", f"{src}:build", "--input", "1x1x15x15", "-c", str(tmp_path / "tiny.pt"), "-n", "4", "-o", str(png)]) == 0
+    assert main(["erf", f"{src}:build", "--input", "1x1x15x15", "--checkpoint", str(tmp_path / "tiny.pt"), "-n", "4", "-o", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "theoretical field 5" in capsys.readouterr().out
 
@@ -77,7 +77,7 @@ def test_erf_bad_checkpoint(tmp_path, capsys):
     src = _tiny(tmp_path)
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    assert main(["erf", f"{src}:build", "--input", "1x1x15x15", "-c", str(bad)]) == 2
+    assert main(["erf", f"{src}:build", "--input", "1x1x15x15", "--checkpoint", str(bad)]) == 2
     assert "is not a readable checkpoint" in capsys.readouterr().err
-    assert main(["erf", f"{src}:build", "--input", "1x1x15x15", "-c", str(tmp_path / "missing.pt")]) == 2
+    assert main(["erf", f"{src}:build", "--input", "1x1x15x15", "--checkpoint", str(tmp_path / "missing.pt")]) == 2
     assert "no checkpoint at" in capsys.readouterr().err

@@ -43,7 +43,7 @@ def test_bottleneck_figures_equal_the_hand_derivation() -> None:
 
 
 def test_bottleneck_command_writes_its_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["experiment", "bottleneck", "--out", str(tmp_path)]) == 0
+    assert main(["experiment", "bottleneck", "--run-dir", str(tmp_path)]) == 0
     md = (tmp_path / "bottleneck.md").read_text()
     assert "854.2M" in md and "271.4M" in md and "double-counts the 3x3" in md
     assert "28x28x672" in md and "28x28x480" in md
@@ -66,7 +66,7 @@ def test_flatten_head_parameters_by_hand() -> None:
 
 def test_gap_experiment_on_a_tiny_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["experiment", "gap", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "64",
-            "--out", str(tmp_path), "--no-progress"]  # fmt: skip
+            "--run-dir", str(tmp_path), "--quiet"]  # fmt: skip
     assert main(argv) == 0
     md = (tmp_path / "gap.md").read_text()
     # Synthetic 12x12 images: 12 -> 6 -> 3, so the flattened head has 64·3·3·4 + 4 weights.
@@ -76,7 +76,7 @@ def test_gap_experiment_on_a_tiny_budget(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_degradation_experiment_on_a_tiny_budget(tmp_path: Path) -> None:
     argv = ["experiment", "degradation", "--depths", "8,14", "--dataset", "synthetic", "--epochs", "1",
-            "--out", str(tmp_path), "--no-progress"]  # fmt: skip
+            "--run-dir", str(tmp_path), "--quiet"]  # fmt: skip
     # 8 and 14 are not CIFAR depths of the zoo: a one-line error.
     assert main(argv) == 2
     argv[3] = "20,32"

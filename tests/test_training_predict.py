@@ -18,7 +18,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run")
     torch.set_num_threads(1)
     argv = ["train", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "64",
-            "--out", str(out), "--no-progress", "--metrics", "jsonl"]  # fmt: skip
+            "--run-dir", str(out), "--quiet", "--metrics", "jsonl"]  # fmt: skip
     assert main(argv) == 0
     return out
 
@@ -76,7 +76,7 @@ def test_resume_from_the_cli_continues_the_run(trained: Path, tmp_path: Path) ->
 
     run = tmp_path / "run"
     shutil.copytree(trained, run)
-    argv = ["train", "--resume", str(run / "last.pt"), "--epochs", "2", "--out", str(run), "--no-progress"]
+    argv = ["train", "--resume", str(run / "last.pt"), "--epochs", "2", "--run-dir", str(run), "--quiet"]
     assert main(argv) == 0
     state = load_checkpoint(run / "last.pt")
     assert state["epoch"] == 2 and state["config"]["epochs"] == 2

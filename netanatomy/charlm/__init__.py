@@ -4,7 +4,8 @@ One module per concern: ``corpus`` (vocabulary, UTF-8 checks, memory-mapped toke
 ``batches`` (truncated-BPTT streams), ``train`` (the loop, on the training core of
 :mod:`netanatomy.training`: config, schedule, checkpoint format, metrics log, plots),
 ``checkpoint`` (the char model's side of a checkpoint), ``sample`` (generation, ``--explain``
-and the temperature table), ``hello`` (the lecture's toy), ``ngram`` (the Kneser-Ney Markov baseline),
-``markov`` (the non-Markov demonstration), ``fetch`` (``netanatomy data shakespeare``) and
-``cli``. The models themselves live in the zoo (:mod:`netanatomy.zoo.charrnn`).
+and the temperature table), ``hello`` (the lecture's toy), ``ngram`` (the Kneser-Ney Markov
+baseline), ``ngram_text`` (the baseline on text files), ``markov`` (the non-Markov demonstration),
+``run`` (setting up or resuming a training run) and ``fetch`` (the Shakespeare corpus). The models
+themselves live in the zoo (:mod:`netanatomy.zoo.charrnn`); the commands in :mod:`netanatomy.cli`.
 """

@@ -2,10 +2,11 @@
 
 The CLI is the top floor of the package: one module per command group under ``netanatomy/cli/``
 (listed in ``GROUPS``), each with a ``register(subparsers)`` function that adds its parsers and
-sets ``handler`` to a function of the same module. Those modules import only the standard library
-at top level, so that ``netanatomy --help`` does not import torch; a handler imports the library
-code it needs when it runs. The libraries below never import this package. Shared flags come
-from ``netanatomy.cli.common``.
+sets ``handler`` to a private function of the same module, ``_cmd(args) -> int``. At top level
+those modules import only the standard library, ``netanatomy.cli.common`` and each other, so that
+``--help`` does not import torch (``tests/test_cli_conventions.py`` checks every command); a
+handler imports the library code it needs when it runs. The libraries below never import this
+package (``tests/test_layering.py``). Shared flags come from ``netanatomy.cli.common``.
 
 Exit codes: 0 success; 2 a user mistake (one line naming the problem and the way out); 1 an
 internal error (one line; ``--debug`` shows the traceback); 130 interrupted.
@@ -24,10 +25,13 @@ from netanatomy.errors import UserError
 
 # One module per command group; each adds its sub-commands with register(subparsers).
 GROUPS: tuple[str, ...] = (
-    "netanatomy.analysis.cli",
-    "netanatomy.receptive.cli",
-    "netanatomy.charlm.cli",
-    "netanatomy.training.cli",
+    "netanatomy.cli.summary",  # summary, models, compare
+    "netanatomy.cli.rf",  # rf, erf
+    "netanatomy.cli.charrnn",  # charrnn train|sample|hello|markov
+    "netanatomy.cli.ngram",  # ngram train|eval|sample
+    "netanatomy.cli.data",  # data shakespeare
+    "netanatomy.cli.train",  # train, predict
+    "netanatomy.cli.experiment",  # experiment NAME
 )
 
 

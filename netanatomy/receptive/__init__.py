@@ -5,5 +5,5 @@
 - :mod:`~netanatomy.receptive.engine`: the walk over the graph, alignment checks, ``receptive_field``;
 - :mod:`~netanatomy.receptive.probe`: the independent numerical check (``netanatomy rf --verify``);
 - :mod:`~netanatomy.receptive.erf`: the effective receptive field of Luo et al. 2016;
-- :mod:`~netanatomy.receptive.report` and ``cli``: ``netanatomy rf`` and ``netanatomy erf``.
+- :mod:`~netanatomy.receptive.report`: text and JSON of ``netanatomy rf`` (the command is in :mod:`netanatomy.cli.rf`).
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from netanatomy.receptive.engine import LayerField, ReceptiveFieldResult, WorkingStep, describe
-from netanatomy.receptive.fields import AxisField, fmt
+from netanatomy.receptive.fields import AxisField, FieldInfo, fmt
 from netanatomy.receptive.probe import Check
 
 _OP_NAMES = {"convolution": "conv", "max_pool2d_with_indices": "max pool", "max_pool1d_with_indices": "max pool",
@@ -147,3 +147,58 @@ def render_checks(checks: list[Check]) -> str:
     bad = sum(not c.ok for c in checks)
     lines.append(f"{len(checks) - bad}/{len(checks)} layers agree")
     return "\n".join(lines)
+
+
+def verifiable_layers(result: ReceptiveFieldResult, depth: int, show_all: bool) -> list[str]:
+    """The shown layers the gradient probe can check: a known, exact, local field on a tensor laid out like the input."""
+    rank = len(result.input_size)
+    return [lf.name for lf in shown_layers(result, depth, show_all)
+            if lf.field.known and lf.field.exact and lf.field.size and len(lf.output_shape) == rank
+            and all(u is not None for u in lf.field.units)]
+
+
+def _number(v: Fraction | int | None) -> int | float | str | None:
+    """A field value for JSON: an int when whole, else the exact fraction as text ("3/2")."""
+    if v is None:
+        return None
+    v = Fraction(v)
+    return int(v) if v.denominator == 1 else str(v)
+
+
+def field_payload(f: FieldInfo) -> dict[str, object]:
+    """One field for JSON: per input axis, size r (None: global), jump j, effective padding P, centre of unit 0."""
+    return {"known": f.known, "global": f.is_global, "exact": f.exact, "aligned": f.aligned,
+            "size": [_number(s) for s in f.size], "jump": [_number(j) for j in f.jump],
+            "padding": [_number(p) for p in f.padding],
+            "centre": [_number(c) for c in f.centre] if f.axes_fields else [], "note": f.note}
+
+
+def result_payload(result: ReceptiveFieldResult, model_name: str, depth: int = 2, show_all: bool = False) -> dict[str, object]:
+    """``netanatomy rf --format json``: the chosen layer's field, the shown layers' fields, the working."""
+    return {
+        "model": model_name,
+        "input_size": list(result.input_size),
+        "layer": result.layer,
+        "field": field_payload(result.field),
+        "layers": [{"name": lf.name, "type": lf.type, "output_shape": list(lf.output_shape), **field_payload(lf.field)}
+                   for lf in shown_layers(result, depth, show_all)],
+        "working": [{"module": s.module, "op": s.op, "kind": s.kind,
+                     "after": [None if a is None else {"size": _number(a.size), "jump": _number(a.jump),
+                                                       "padding": _number(-a.start)} for a in s.after]}
+                    for s in result.working],
+        "misalignments": [str(m) for m in result.misalignments],
+        "unknown_ops": dict(result.unknown_ops),
+    }
+
+
+def unit_payload(result: ReceptiveFieldResult, unit: tuple[int, ...]) -> dict[str, object]:
+    """The input box (first and last pixel per axis, unclipped; None: the whole axis) that ``unit`` sees."""
+    return {"unit": list(unit),
+            "box": [None if b is None else [_number(b[0]), _number(b[1])] for b in result.unit_box(unit)]}
+
+
+def checks_payload(checks: list[Check]) -> list[dict[str, object]]:
+    """The gradient probe's verdicts for JSON."""
+    return [{"layer": c.layer, "unit": list(c.unit), "ok": c.ok,
+             "engine_box": [None if b is None else list(b) for b in c.engine_box],
+             "probe_box": [list(b) for b in c.probe_box]} for c in checks]

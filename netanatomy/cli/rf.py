@@ -5,19 +5,21 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from netanatomy.cli import common
+from netanatomy.cli.summary import add_model_source
+
 _MODEL_HELP = ("a zoo name (netanatomy models), a spec such as 'conv3-64*3' or '64,64,M,128', "
                "torchvision:NAME, or path/to/file.py:factory (see `netanatomy summary --help`)")
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
-    p.add_argument("--input", "-i", metavar="NxCxHxW", help="input size, batch first (default: the model's own)")
-    p.add_argument("--arg", "-a", action="append", metavar="NAME=VALUE", help="keyword argument for the model builder (repeatable)")
+    add_model_source(p)
     p.add_argument("--layer", "-l", metavar="NAME", help="module path of the layer to explain (default: the last layer with a local field)")
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add this area's sub-commands to the ``netanatomy`` parser."""
+    """Add ``rf`` and ``erf``."""
     p = sub.add_parser(
         "rf", help="receptive fields layer by layer, with the recurrence that sets them",
         description="Receptive field r, jump j (effective stride) and effective padding P of every layer, on the "
@@ -27,8 +29,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--unit", "-u", metavar="I,J", help="print the input box that this output unit of --layer sees")
     p.add_argument("--depth", "-d", type=int, default=2, help="show modules nested at most this deep (default 2)")
     p.add_argument("--all", action="store_true", help="show every layer, also those that leave the field unchanged")
-    p.add_argument("--brief", "-q", action="store_true", help="print only the one-line answer for --layer")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the one-line answer for --layer (and --unit)")
     p.add_argument("--verify", action="store_true", help="check the engine against the gradient probe (a linearised copy of the model, one backward pass)")
+    common.add_format(p)
+    common.add_output(p)
     p.set_defaults(handler=_rf)
 
     p = sub.add_parser(
@@ -36,26 +40,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         description="Mean |d unit / d input| of the centre unit of --layer over random inputs, with the model's own "
         "weights (random init, or --checkpoint), drawn with the theoretical field outlined.")
     _model_options(p)
-    p.add_argument("--output", "-o", metavar="PNG", default="erf.png", help="heatmap file (default erf.png)")
-    p.add_argument("--checkpoint", "-c", metavar="FILE", help="state_dict (or a checkpoint with a 'model'/'state_dict' entry) to load")
+    common.add_output(p, metavar="PNG", default="erf.png", help="heatmap file (default erf.png)")
+    common.add_checkpoint(p, help="state_dict (or a checkpoint with a 'model'/'state_dict' entry) to load")
     p.add_argument("--samples", "-n", type=int, default=16, help="random inputs to average over (default 16)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the weights' init and of the inputs")
+    common.add_seed(p, help=f"random seed of the weights' init and of the inputs (default {common.DEFAULT_SEED})")
+    common.add_format(p)
     p.set_defaults(handler=_erf)
-
-
-def _resolve(args: argparse.Namespace, device: str) -> tuple[Any, tuple[int, ...], str]:
-    """Model, input size and display name from the command line (the one place that resolves MODEL)."""
-    from netanatomy.analysis.loading import parse_input_size, parse_kwargs, resolve_model
-    from netanatomy.errors import UserError
-
-    sizes = parse_input_size(args.input) if args.input else None
-    resolved = resolve_model(args.model, sizes, parse_kwargs(args.arg), device=device)
-    size = tuple(resolved.input_sizes[0])
-    if not resolved.spatial or len(size) < 3 or not resolved.input_dtypes[0].is_floating_point:
-        raise UserError(f"{resolved.name} has no spatial input (its input is {'x'.join(map(str, size))}, "
-                        f"{str(resolved.input_dtypes[0]).replace('torch.', '')}): receptive fields apply to convolutional "
-                        "models; try a CNN such as resnet18 or a spec such as conv3-64*3")
-    return resolved.model, size, resolved.name
 
 
 def _parse_unit(text: str) -> tuple[int, ...]:
@@ -68,53 +58,66 @@ def _parse_unit(text: str) -> tuple[int, ...]:
 
 
 def _rf(args: argparse.Namespace) -> int:
-    from netanatomy.receptive.engine import receptive_field
-    from netanatomy.receptive.report import render_checks, render_layers, render_unit, render_working
+    from netanatomy.analysis.models import resolve_spatial_model
+    from netanatomy.errors import UserError
+    from netanatomy.receptive import report
+    from netanatomy.receptive.engine import describe, receptive_field
 
-    model, size, name = _resolve(args, "meta" if not args.verify else "cpu")
+    unit = _parse_unit(args.unit) if args.unit else None
+    model, size, name = resolve_spatial_model(args.model, args.input, args.arg, "cpu" if args.verify else "meta")
     result = receptive_field(model, size, args.layer)
-    if args.brief:
-        from netanatomy.receptive.engine import describe
-
-        print(describe(result.layer, result.field))
-        if args.unit:
-            print(render_unit(result, _parse_unit(args.unit)))
-        return 0
-    print(render_layers(result, name, args.depth, args.all))
-    print()
-    print(render_working(result))
-    if args.unit:
-        print()
-        print(render_unit(result, _parse_unit(args.unit)))
+    checks = None
     if args.verify:
         from netanatomy.receptive.probe import verify
-        from netanatomy.receptive.report import shown_layers
 
-        names = [lf.name for lf in shown_layers(result, args.depth, args.all)
-                 if lf.field.known and lf.field.exact and lf.field.size and len(lf.output_shape) == len(size)
-                 and all(u is not None for u in lf.field.units)]
-        checks = verify(model, size, names)
-        print()
-        print(render_checks(checks))
-        return 0 if all(c.ok for c in checks) else 1
-    return 0
+        checks = verify(model, size, report.verifiable_layers(result, args.depth, args.all))
+        if not checks:
+            # "0/0 layers agree" would read as a pass for a check that never ran.
+            raise UserError(f"nothing to check: none of the layers shown for {name} has an exact, local field the "
+                            "probe can compare (global, unknown or approximate fields only); try --all or a larger --depth")
+    if args.format == "json":
+        payload = report.result_payload(result, name, args.depth, args.all)
+        if unit is not None:
+            payload["unit"] = report.unit_payload(result, unit)
+        if checks is not None:
+            payload["checks"] = report.checks_payload(checks)
+        common.emit(common.json_text("rf", payload), args.output)
+    else:
+        parts = [describe(result.layer, result.field)] if args.quiet else [
+            report.render_layers(result, name, args.depth, args.all), "", report.render_working(result)]
+        if unit is not None:
+            parts += ([] if args.quiet else [""]) + [report.render_unit(result, unit)]
+        if checks is not None:
+            parts += ["", report.render_checks(checks)]
+        common.emit("\n".join(parts), args.output)
+    # A disagreement between the engine and the probe is our bug, not the user's: exit 1.
+    return 0 if checks is None or all(c.ok for c in checks) else 1
 
 
 def _erf(args: argparse.Namespace) -> int:
     import torch
 
+    from netanatomy.analysis.models import resolve_spatial_model
     from netanatomy.errors import UserError
     from netanatomy.receptive.erf import effective_receptive_field, load_weights, plot_erf
+    from netanatomy.receptive.report import field_payload
 
     if args.samples <= 0:
         raise UserError(f"--samples must be positive, got {args.samples}")
     torch.manual_seed(args.seed)
-    model, size, name = _resolve(args, "cpu")
+    model, size, name = resolve_spatial_model(args.model, args.input, args.arg, "cpu")
     if args.checkpoint:
         load_weights(model, args.checkpoint)
     result = effective_receptive_field(model, size, args.layer, samples=args.samples, seed=args.seed)
     weights = f"weights from {args.checkpoint}" if args.checkpoint else f"random init (seed {args.seed})"
     plot_erf(result, args.output, f"{name} {result.layer}", weights)
-    print(result.summary())
-    print(f"wrote {args.output}")
+    if args.format == "json":
+        common.emit(common.json_text("erf", {
+            "model": name, "input_size": list(size), "layer": result.layer, "unit": list(result.unit),
+            "samples": result.samples, "seed": args.seed, "weights": args.checkpoint, "centre": list(result.centre),
+            "radius_50": result.radius_50, "radius_95": result.radius_95, "ratio_50": result.ratio_50,
+            "ratio_95": result.ratio_95, "theoretical_field": field_payload(result.theoretical), "image": args.output}))
+    else:
+        print(result.summary())
+        print(f"wrote {args.output}")
     return 0

@@ -1,0 +1,108 @@
+"""Analysing models named on the command line: what ``summary``, ``compare`` and ``models`` compute.
+
+The commands in :mod:`netanatomy.cli.summary` only parse their arguments and print; the model
+resolution, the batch-size override and the zoo overview live here, so that the Python API and
+other front ends (the HTML report, ``explain``) compute exactly the same figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from netanatomy.analysis.records import Summary
+from netanatomy.errors import UserError, close_names
+
+
+def analyse_model(
+    model: str,
+    input_size: str | None = None,
+    *,
+    batch_size: int | None = None,
+    kwargs: list[str] | None = None,
+    mode: str = "eval",
+    dtype: str | None = None,
+    optimizer: str = "adam",
+) -> Summary:
+    """Resolve ``model`` (zoo name, spec, ``torchvision:NAME``, ``file.py:factory``) and analyse it on meta tensors.
+
+    Args:
+        model: the MODEL text (see :mod:`netanatomy.analysis.loading`).
+        input_size: ``NxCxHxW`` text, several inputs separated by commas (default: the model's own).
+        batch_size: replaces the batch dimension of every input.
+        kwargs: ``NAME=VALUE`` items for the model builder (literals only).
+        mode, dtype, optimizer: as in :func:`netanatomy.analysis.summary.summary`.
+    """
+    from netanatomy.analysis.loading import parse_input_size, parse_kwargs, resolve_model
+    from netanatomy.analysis.summary import summary
+
+    sizes = parse_input_size(input_size) if input_size else None
+    resolved = resolve_model(model, sizes, parse_kwargs(kwargs))
+    sizes = resolved.input_sizes
+    if batch_size is not None:
+        if batch_size <= 0:
+            raise UserError(f"--batch-size must be positive, got {batch_size}")
+        sizes = [(batch_size, *s[1:]) for s in sizes]
+    # One dtype per input: the resolved ones, the last repeated for any extra input the user gave.
+    dtypes = resolved.input_dtypes[: len(sizes)] + resolved.input_dtypes[-1:] * (len(sizes) - len(resolved.input_dtypes))
+    return summary(resolved.model, sizes, input_dtypes=dtypes, mode=mode, dtype=dtype, optimizer=optimizer,
+                   model_name=resolved.name, receptive_fields=resolved.spatial)
+
+
+def output_field(s: Summary) -> str | None:
+    """The receptive field of the last layer that has a local one (the trunk's output), or None."""
+    for rec in reversed(s.layers):
+        if rec.receptive_field and rec.receptive_field != "global":
+            return str(rec.receptive_field)
+    return None
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One zoo model at its default input: what ``netanatomy models`` lists."""
+
+    name: str
+    family: str
+    params: int
+    macs: int
+    input: str
+    paper: str
+    description: str
+
+
+def zoo_overview(family: str | None = None) -> list[ZooEntry]:
+    """Every zoo model (of ``family``), analysed at its default input on the meta device."""
+    from netanatomy.analysis.summary import summary
+    from netanatomy.zoo.registry import create_model, get_model_info, list_models
+
+    names = list_models(family)
+    if not names:
+        families = sorted({get_model_info(n).family for n in list_models()})
+        raise UserError(f"no family {family!r}.{close_names(family or '', families)} Families: {', '.join(families)}")
+    entries = []
+    for name in names:
+        info = get_model_info(name)
+        s = summary(create_model(name, device="meta"), info.input_size, input_dtypes=[info.input_dtype],
+                    receptive_fields=False, model_name=name)
+        entries.append(ZooEntry(name, info.family, s.total_params, s.total_macs, "x".join(map(str, info.input_size)),
+                                info.paper, info.description))
+    return entries
+
+
+def resolve_spatial_model(model: str, input_size: str | None = None, kwargs: list[str] | None = None,
+                          device: str = "meta") -> tuple[Any, tuple[int, ...], str]:
+    """Model, input size and display name of a convolutional MODEL (what ``rf`` and ``erf`` analyse).
+
+    A model without a spatial floating-point input (a char-RNN, an MLP) has no receptive field:
+    that is the user's error, with a way out.
+    """
+    from netanatomy.analysis.loading import parse_input_size, parse_kwargs, resolve_model
+
+    sizes = parse_input_size(input_size) if input_size else None
+    resolved = resolve_model(model, sizes, parse_kwargs(kwargs), device=device)
+    size = tuple(resolved.input_sizes[0])
+    if not resolved.spatial or len(size) < 3 or not resolved.input_dtypes[0].is_floating_point:
+        raise UserError(f"{resolved.name} has no spatial input (its input is {'x'.join(map(str, size))}, "
+                        f"{str(resolved.input_dtypes[0]).replace('torch.', '')}): receptive fields apply to convolutional "
+                        "models; try a CNN such as resnet18 or a spec such as conv3-64*3")
+    return resolved.model, size, resolved.name
