@@ -107,6 +107,10 @@ def _register_charrnn(sub: argparse._SubParsersAction[Any]) -> None:
     m.add_argument("--quiet", action="store_true")
     m.set_defaults(handler=lazy_handler("netanatomy.charlm.commands", "markov_command"))
 
+    from netanatomy.cli.lab import register_charrnn as register_lab
+
+    register_lab(cmds)  # charrnn inspect, charrnn gradients
+
 
 def _charrnn_train(args: argparse.Namespace) -> int:
     from netanatomy.charlm.commands import train_command

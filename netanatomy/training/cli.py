@@ -9,7 +9,7 @@ import argparse
 from typing import Any
 
 _DATASETS = ("mnist", "digits", "cifar10", "folder", "synthetic")  # == datasets.DATASETS
-_EXPERIMENTS = ("degradation", "gap", "bottleneck")
+_EXPERIMENTS = ("degradation", "gap", "bottleneck", "recurrent")
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -98,6 +98,9 @@ def _register_experiment(sub: argparse._SubParsersAction[Any]) -> None:
     _add_data_options(p)
     _add_optim_options(p, epochs=8, warmup=1.0)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from netanatomy.cli.lab import add_recurrent_arguments
+
+    add_recurrent_arguments(p)
     p.set_defaults(handler=_experiment)
 
 
@@ -202,6 +205,10 @@ def _experiment(args: argparse.Namespace) -> int:
         near = difflib.get_close_matches(args.name, _EXPERIMENTS, n=1)
         hint = f" Did you mean {near[0]}?" if near else ""
         raise UserError(f"unknown experiment {args.name!r}.{hint} Known: {', '.join(_EXPERIMENTS)}.")
+    if args.name == "recurrent":
+        from netanatomy.cli.lab import experiment_recurrent
+
+        return experiment_recurrent(args)
     _apply_threads(args)
     out = args.out or f"runs/experiment-{args.name}"
     if args.name == "bottleneck":
