@@ -96,6 +96,11 @@ def test_inspect_bad_input(run: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     ckpt = str(run / "run" / "ckpt.pt")
     fails(["charrnn", "inspect", ckpt, "--text", str(bad)], "'4' at 2:11 (offset 17)", "'2' at 2:12 (offset 18)")
     fails(["charrnn", "inspect", ckpt, "--unit", "c99"], "does not exist")
+    other = tmp_path / "other.txt"
+    other.write_text("0123456789 " * 50, encoding="utf-8")
+    assert main(["ngram", "train", str(other), "--order", "2", "--out", str(tmp_path / "other.npz")]) == 0
+    capsys.readouterr()
+    fails(["charrnn", "inspect", ckpt, "--ngram", str(tmp_path / "other.npz")], "another vocabulary")
     # A checkpoint of another kind: a CNN run's, written by the image trainer's own code.
     from netanatomy.training.checkpoint import save_checkpoint
 

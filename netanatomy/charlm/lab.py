@@ -87,6 +87,7 @@ def inspect_checkpoint(
     units: tuple[str, ...] = (),
     top: int = 5,
     train_text: str | os.PathLike[str] | None = None,
+    val_fraction: float | None = None,
     device: torch.device | str = "cpu",
 ) -> InspectResult:
     """Score a passage with the checkpoint's model and an n-gram; read and search its units.
@@ -102,6 +103,8 @@ def inspect_checkpoint(
         units: units to draw (``l0.c17``, ``h5``) besides the search's best ones.
         top: units listed per feature.
         train_text: the run's training text, when it moved since training.
+        val_fraction: the run's validation fraction when the checkpoint does not record it
+            (default: the checkpoint's, else training's default 0.1).
         device: where the model runs.
     """
     from netanatomy.charlm.checkpoint import load_model
@@ -114,7 +117,7 @@ def inspect_checkpoint(
     notes: list[str] = []
     run: RunText | None = None
     try:
-        run = run_text(state, checkpoint, train_text)
+        run = run_text(state, checkpoint, train_text, val_fraction)
     except UserError as exc:
         if text is None or ngram is None:
             raise UserError(f"{exc} (inspect needs it for the default passage and for the n-gram; or give both "
@@ -175,7 +178,7 @@ def to_dict(r: InspectResult) -> dict[str, Any]:
         "checkpoint": r.checkpoint,
         "model": r.description,
         "ngram": r.ngram.name,
-        "passage": {"source": r.source, "chars": len(r.text), "scored": len(r.model.nats),
+        "passage": {"source": r.source, "text": r.text, "chars": len(r.text), "scored": len(r.model.nats),
                     "model_bits_per_char": r.model.mean_bits, "ngram_bits_per_char": r.ngram.mean_bits,
                     "model_bits": (r.model.nats / LN2).tolist(), "ngram_bits": (r.ngram.nats / LN2).tolist()},
         "cells": search_to_dict(r.search),
@@ -211,7 +214,8 @@ def render_text(r: InspectResult, top_places: int = 8) -> str:
                      f"{t.ngram_nats:.4f} nats/char ({t.ngram_nats / LN2:.4f} bits/char) over {t.ngram_chars:,}, as `ngram eval`")
     lines.extend(f"note: {note}" for note in r.notes)
     diff = (r.ngram.nats - r.model.nats) / LN2
-    lines.append(f"where the model knows most more than the {r.ngram.name} (surprisal difference, bits):")
+    lines.append(f"where the {r.model.name} beats the {r.ngram.name} most ({r.ngram.name} surprisal minus "
+                 f"{r.model.name} surprisal, bits; [the character] after its context):")
     for j in np.argsort(-diff, kind="stable")[:top_places]:
         i = int(j) + 1  # the character predicted at position j
         lines.append(f"  {diff[j]:+6.2f}  at {i:5d}: ...{_context(r.text, i)}[{_shown(r.text[i])}]  "

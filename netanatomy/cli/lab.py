@@ -48,6 +48,8 @@ def register_charrnn(cmds: argparse._SubParsersAction[Any]) -> None:
                    help="also draw this unit: [lLAYER.]hINDEX or cINDEX, e.g. c17 or l1.h5 (repeatable)")
     p.add_argument("--top", type=int, default=5, help="units listed per feature (default 5)")
     p.add_argument("--train-text", metavar="FILE", help="the run's training text, if it moved since training")
+    p.add_argument("--val-fraction", type=float, default=None,
+                   help="the run's --val-fraction, if the checkpoint does not record it (default 0.1, as training)")
     p.add_argument("--html", metavar="FILE", help="write the whole lab as one self-contained HTML page")
     add_output(p, help="write the summary (or JSON) to FILE instead of standard output")
     add_format(p)
@@ -143,7 +145,7 @@ def _inspect(args: argparse.Namespace) -> int:
     _threads(args.threads)
     result = inspect_checkpoint(_one_checkpoint(args), text=args.text, ngram=args.ngram, order=args.order,
                                 chars=args.chars, units=tuple(args.unit), top=args.top, train_text=args.train_text,
-                                device=pick_device(args.device))
+                                val_fraction=args.val_fraction, device=pick_device(args.device))
     if args.html:
         from netanatomy.atomic import write_text
 
