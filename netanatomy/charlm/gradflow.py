@@ -17,6 +17,7 @@ all layers' state (layers·H numbers) and averaged over the batch.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,58 +60,57 @@ class GradientFlow:
         return d
 
 
-def gradient_flow(model: nn.Module, tokens: torch.Tensor, label: str = "") -> GradientFlow:
+def gradient_flow(model: nn.Module, tokens: torch.Tensor, label: str = "", dtype: torch.dtype = torch.float64) -> GradientFlow:
     """Measure the gradient of the last step's loss with respect to every earlier state and input.
 
     Args:
-        model: a zoo char model (``encoder`` → ``rnn`` → ``decoder``); measured in eval mode
-            (no dropout), left in the mode it was in.
+        model: a zoo char model (``encoder`` → ``rnn`` → ``decoder``); measured on a copy in
+            eval mode (no dropout), so the model itself is left untouched.
         tokens: (B, T+1) int64: the inputs are ``tokens[:, :T]``, L_T is the cross-entropy of
             predicting ``tokens[:, T]``.
         label: a name for plots and tables.
+        dtype: the precision of the measurement; a float64 copy of the model by default, because
+            a vanishing gradient leaves float32's range (1e-38) within about a hundred steps.
     """
-    rnn = model.rnn
-    if not isinstance(rnn, (nn.RNN, nn.LSTM, nn.GRU)):
-        raise UserError(f"{type(rnn).__name__} is not a recurrent layer this lab can measure")
+    if not isinstance(_module(model, "rnn"), (nn.RNN, nn.LSTM, nn.GRU)):
+        raise UserError(f"{type(_module(model, 'rnn')).__name__} is not a recurrent layer this lab can measure")
     if tokens.dim() != 2 or tokens.shape[1] < 2:
         raise UserError("gradient flow needs (batch, T+1) tokens with T >= 1")
-    was_training = model.training
-    model.eval()
-    try:
-        device = next(model.parameters()).device
-        idx = tokens.to(device)
-        # The input vectors as leaves: a one-hot input has no parameter to carry a gradient.
-        x = _module(model, "encoder")(idx[:, :-1]).detach().requires_grad_(True)  # B x T x I
-        T = x.shape[1]
-        state: Any = None
-        hs: list[torch.Tensor] = []
-        cs: list[torch.Tensor] = []
-        for t in range(T):
-            _, state = rnn(x[:, t : t + 1], state)
-            h, c = state if isinstance(state, tuple) else (state, None)
-            h.retain_grad()
-            hs.append(h)
-            if c is not None:
-                c.retain_grad()
-                cs.append(c)
-        # The last prediction from the state tensor itself (equal to the layer's output at T),
-        # so that ∂L_T/∂h_T is a gradient of this node too.
-        logits = _module(model, "decoder")(hs[-1][-1])  # B x V
-        loss = F.cross_entropy(logits, idx[:, -1], reduction="sum")
-        loss.backward()
+    # A copy, so that the model's own weights, mode and gradients are left as they were.
+    model = copy.deepcopy(model).to(dtype).eval()
+    rnn = model.rnn
+    assert isinstance(rnn, (nn.RNN, nn.LSTM, nn.GRU))
+    device = next(model.parameters()).device
+    idx = tokens.to(device)
+    # The input vectors as leaves: a one-hot input has no parameter to carry a gradient.
+    x = _module(model, "encoder")(idx[:, :-1]).detach().to(dtype).requires_grad_(True)  # B x T x I
+    T = x.shape[1]
+    state: Any = None
+    hs: list[torch.Tensor] = []
+    cs: list[torch.Tensor] = []
+    for t in range(T):
+        _, state = rnn(x[:, t : t + 1], state)
+        h, c = state if isinstance(state, tuple) else (state, None)
+        h.retain_grad()
+        hs.append(h)
+        if c is not None:
+            c.retain_grad()
+            cs.append(c)
+    # The last prediction from the state tensor itself (equal to the layer's output at T),
+    # so that ∂L_T/∂h_T is a gradient of this node too.
+    logits = _module(model, "decoder")(hs[-1][-1])  # B x V
+    loss = F.cross_entropy(logits, idx[:, -1], reduction="sum")
+    loss.backward()
 
-        def norms(ts: list[torch.Tensor]) -> np.ndarray:
-            # state tensors are layers x B x H: one norm per sequence over all layers, then the mean
-            per_t = [torch.zeros(idx.shape[0]) if g is None else g.detach().permute(1, 0, 2).reshape(idx.shape[0], -1).norm(dim=1).cpu()
-                     for g in (t.grad for t in ts)]
-            return torch.stack(per_t[::-1]).mean(dim=1).double().numpy()  # reversed: index = lag
+    def norms(ts: list[torch.Tensor]) -> np.ndarray:
+        # state tensors are layers x B x H: one norm per sequence over all layers, then the mean
+        per_t = [torch.zeros(idx.shape[0]) if g is None else g.detach().permute(1, 0, 2).reshape(idx.shape[0], -1).norm(dim=1).cpu()
+                 for g in (t.grad for t in ts)]
+        return torch.stack(per_t[::-1]).mean(dim=1).double().numpy()  # reversed: index = lag
 
-        assert x.grad is not None
-        dx = x.grad.detach().norm(dim=2).mean(dim=0).cpu().double().numpy()[::-1].copy()
-        return GradientFlow(label=label, lags=np.arange(T), dh=norms(hs), dx=dx, dc=norms(cs) if cs else None)
-    finally:
-        model.zero_grad(set_to_none=True)
-        model.train(was_training)
+    assert x.grad is not None
+    dx = x.grad.detach().norm(dim=2).mean(dim=0).cpu().double().numpy()[::-1].copy()
+    return GradientFlow(label=label, lags=np.arange(T), dh=norms(hs), dx=dx, dc=norms(cs) if cs else None)
 
 
 def _module(model: nn.Module, name: str) -> nn.Module:
@@ -208,7 +208,8 @@ def plot_flows(flows: list[GradientFlow], path: str, title: str = "") -> None:
         colour = next((c for k, c in colours.items() if k in f.label.lower()), None)
         style = "--" if "init" in f.label else "-"
         for ax, v in ((ax_h, f.dh), (ax_x, f.dx)):
-            ax.plot(f.lags, np.maximum(v, 1e-300), style, color=colour, label=f.label)
+            # A norm that underflowed to 0 has no place on a log axis: leave it out of the line.
+            ax.plot(f.lags, np.where(v > 0, v, np.nan), style, color=colour, label=f.label)
     ax_h.set(xlabel="lag k (steps back from the loss)", ylabel=r"$\|\partial L_T/\partial h_{T-k}\|$", yscale="log", title="hidden state")
     ax_x.set(xlabel="lag k", ylabel=r"$\|\partial L_T/\partial x_{T-k}\|$", yscale="log", title="input")
     for ax in (ax_h, ax_x):

@@ -86,10 +86,11 @@ def _register_predict(sub: argparse._SubParsersAction[Any]) -> None:
 def _register_experiment(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser(
         "experiment",
-        help="the lecture's experiments: degradation, gap, bottleneck",
+        help="the lecture's experiments: degradation, gap, bottleneck, recurrent",
         description="degradation: plain vs residual nets at two depths (He et al. 2016 Fig. 6); "
         "gap: global-average-pooling head vs flatten+FC head; bottleneck: the Inception module "
-        "naive vs with 1x1 reductions. Each writes a PNG and a Markdown report to --out.",
+        "naive vs with 1x1 reductions; recurrent: vanilla RNN vs GRU vs LSTM at one parameter budget (bits/char, "
+        "gradient flow through time). Each writes PNGs and a Markdown report to --out.",
     )
     p.add_argument("name", metavar="NAME", help=f"one of {', '.join(_EXPERIMENTS)}")
     p.add_argument("--out", default=None, metavar="DIR", help="output directory (default runs/experiment-NAME)")

@@ -168,8 +168,9 @@ def render_report(cfg: RecurrentConfig, results: list[CellResult], corpus_info: 
     vocab_size, n_train, n_val = corpus_info
     by_time = cfg.max_time_s > 0
     lag = min(50, cfg.lags - 1)
-    budget = (f"equal time: {cfg.max_time_s:g} s of training each (evaluation excluded; at most {cfg.steps} steps, "
-              "constant learning rate)" if by_time else
+    cap = f"at most {cfg.steps} steps, " if cfg.steps < 10**8 else ""
+    budget = (f"equal time: {cfg.max_time_s:g} s of training each (evaluation excluded; {cap}"
+              "constant learning rate; a cell whose steps cost less takes more of them)" if by_time else
               f"equal steps: {cfg.steps} each (cosine schedule); the seconds each took are listed")
     lines = [
         "# Vanilla RNN vs GRU vs LSTM: one parameter budget, one training budget",
