@@ -194,6 +194,16 @@ def equal_budget(cells: list[str], reference: str, reference_hidden: int, vocab_
     return Budget(hidden=hidden, params=params, reference=reference)
 
 
+#: One colour per cell in every figure of the lab.
+CELL_COLOURS = {"lstm": "tab:blue", "gru": "tab:green", "rnn": "tab:red"}
+
+
+def cell_colour(label: str) -> str | None:
+    """The colour of the cell named in ``label`` ('LSTM trained' -> blue); lstm before rnn, as 'rnn'
+    is no substring of the others."""
+    return next((c for k, c in CELL_COLOURS.items() if k in label.lower()), None)
+
+
 def plot_flows(flows: list[GradientFlow], path: str, title: str = "") -> None:
     """Two log-scale panels, ‖∂L_T/∂h_{T−k}‖ and ‖∂L_T/∂x_{T−k}‖ against k, one line per flow
     (dashed: at initialisation, by the label's ``init`` suffix)."""
@@ -203,9 +213,8 @@ def plot_flows(flows: list[GradientFlow], path: str, title: str = "") -> None:
 
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     ax_h, ax_x = fig.subplots(1, 2)
-    colours = {"rnn": "tab:red", "gru": "tab:green", "lstm": "tab:blue"}
     for f in flows:
-        colour = next((c for k, c in colours.items() if k in f.label.lower()), None)
+        colour = cell_colour(f.label)
         style = "--" if "init" in f.label else "-"
         for ax, v in ((ax_h, f.dh), (ax_x, f.dx)):
             # A norm that underflowed to 0 has no place on a log axis: leave it out of the line.

@@ -230,11 +230,14 @@ def _observations(results: list[CellResult], lag: int) -> list[str]:
 def _plot_curves(metrics: dict[str, list[dict[str, Any]]], path: Path) -> None:
     from matplotlib.figure import Figure
 
+    from netanatomy.charlm.gradflow import cell_colour
+
     fig = Figure(figsize=(6.5, 4), layout="constrained")
     ax = fig.subplots()
     for cell, recs in metrics.items():
         val = [r for r in recs if r.get("kind") == "val"]
-        ax.plot([r["elapsed_s"] for r in val], [r["val_bpc"] for r in val], "o-", label=cell.upper())
+        ax.plot([r["elapsed_s"] for r in val], [r["val_bpc"] for r in val], "o-", color=cell_colour(cell),
+                label=cell.upper())
     ax.set(xlabel="training time (s)", ylabel="validation bits/char", title="validation bits/char over training")
     ax.grid(alpha=0.3)
     ax.legend()
