@@ -161,3 +161,10 @@ def test_recurrent_experiment_bad_input(tmp_path: Path, capsys: pytest.CaptureFi
     text.write_text(LINES * 10, encoding="utf-8")
     assert main(["experiment", "recurrent", "--text", str(text), "--cells", "rnn,tcn", "--out", str(tmp_path / "o")]) == 2
     assert "unknown cell(s) ['tcn']" in capsys.readouterr().err
+
+
+def test_recurrent_experiment_needs_a_text(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NETANATOMY_CACHE", str(tmp_path))  # no shakespeare.txt fetched there
+    assert main(["experiment", "recurrent", "--out", str(tmp_path / "o")]) == 2
+    assert "--text FILE" in capsys.readouterr().err

@@ -121,6 +121,15 @@ def _module(model: nn.Module, name: str) -> nn.Module:
     return m
 
 
+def sample_windows(tokens: np.ndarray, lags: int, batch: int, generator: torch.Generator) -> torch.Tensor:
+    """``batch`` windows of ``lags + 1`` consecutive tokens at random offsets: (batch, lags + 1)."""
+    if len(tokens) < lags + 1:
+        raise UserError(f"the text has {len(tokens)} characters, fewer than --lags + 1 = {lags + 1}; "
+                        "use a longer text or fewer --lags")
+    starts = torch.randint(0, len(tokens) - lags, (batch,), generator=generator).tolist()
+    return torch.from_numpy(np.stack([np.asarray(tokens[s : s + lags + 1], dtype=np.int64) for s in starts]))
+
+
 # ----------------------------------------------------------------------------- W_hh
 @dataclass
 class Spectrum:

@@ -169,6 +169,7 @@ def _gradients(args: argparse.Namespace) -> int:
         gradient_flow,
         plot_flows,
         recurrent_spectrum,
+        sample_windows,
     )
     from netanatomy.charlm.surprisal import encode_passage, run_text
     from netanatomy.devices import pick_device
@@ -185,10 +186,7 @@ def _gradients(args: argparse.Namespace) -> int:
     gen = torch.Generator().manual_seed(args.seed)
 
     def windows(tokens: np.ndarray) -> torch.Tensor:
-        if len(tokens) < args.lags + 1:
-            raise UserError(f"the text has {len(tokens)} characters, fewer than --lags + 1 = {args.lags + 1}")
-        starts = torch.randint(0, len(tokens) - args.lags, (args.batch,), generator=gen).tolist()
-        return torch.from_numpy(np.stack([np.asarray(tokens[s : s + args.lags + 1], dtype=np.int64) for s in starts]))
+        return sample_windows(tokens, args.lags, args.batch, gen)
 
     def text_tokens(vocab: Vocabulary) -> np.ndarray:
         from pathlib import Path

@@ -31,6 +31,7 @@ from netanatomy.charlm.gradflow import (
     gradient_flow,
     plot_flows,
     recurrent_spectrum,
+    sample_windows,
 )
 from netanatomy.errors import UserError
 from netanatomy.zoo.charrnn import CharRNNConfig, build_char_model
@@ -89,16 +90,6 @@ class CellResult:
     spectrum_trained: list[dict[str, float]]
 
 
-def _flow_tokens(val: np.ndarray, lags: int, batch: int, seed: int) -> torch.Tensor:
-    """``batch`` windows of ``lags + 1`` validation characters at seeded random offsets."""
-    if len(val) < lags + 1:
-        raise UserError(f"the validation split has {len(val)} characters, fewer than --lags + 1 = {lags + 1}; "
-                        "use a longer text or fewer --lags")
-    gen = torch.Generator().manual_seed(seed)
-    starts = torch.randint(0, len(val) - lags, (batch,), generator=gen).tolist()
-    return torch.from_numpy(np.stack([np.asarray(val[s : s + lags + 1], dtype=np.int64) for s in starts]))
-
-
 def run_recurrent(cfg: RecurrentConfig, log: Callable[[str], None] = print) -> str:
     """Train every cell of ``cfg.cells`` and write ``recurrent.md``, ``recurrent.json``,
     ``gradient_flow.png`` and ``bits_per_char.png`` to ``cfg.out_dir``; returns the report."""
@@ -113,7 +104,8 @@ def run_recurrent(cfg: RecurrentConfig, log: Callable[[str], None] = print) -> s
     vocab = corpus.vocab
     reference = "lstm" if "lstm" in cfg.cells else cfg.cells[0]
     budget = equal_budget(list(cfg.cells), reference, cfg.hidden_size, vocab.size, cfg.num_layers)
-    tokens = _flow_tokens(np.asarray(corpus.val), cfg.lags, cfg.flow_batch, cfg.seed)
+    # The gradient flow is measured on the same validation windows for every cell.
+    tokens = sample_windows(np.asarray(corpus.val), cfg.lags, cfg.flow_batch, torch.Generator().manual_seed(cfg.seed))
     by_time = cfg.max_time_s > 0
     results: list[CellResult] = []
     for cell in cfg.cells:
