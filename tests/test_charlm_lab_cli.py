@@ -114,7 +114,7 @@ def test_inspect_bad_input(run: Path, tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_gradients_from_a_checkpoint_trained_and_at_init(run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     png = tmp_path / "g.png"
-    argv = ["charrnn", "gradients", str(run / "run"), "--lags", "30", "--batch", "3", "-o", str(png), "-f", "json"]
+    argv = ["charrnn", "gradients", str(run / "run"), "--lags", "30", "--batch-size", "3", "-o", str(png), "-f", "json"]
     assert main(argv) == 0
     got = json.loads(capsys.readouterr().out)
     labels = [m["label"] for m in got["models"]]
@@ -126,7 +126,7 @@ def test_gradients_from_a_checkpoint_trained_and_at_init(run: Path, tmp_path: Pa
 
 
 def test_gradients_of_three_cells_at_one_budget(golden: Callable[[str, str], None], capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["charrnn", "gradients", "--hidden-size", "16", "--lags", "30", "--batch", "4"]) == 0
+    assert main(["charrnn", "gradients", "--hidden-size", "16", "--lags", "30", "--batch-size", "4"]) == 0
     out = capsys.readouterr().out
     golden("charrnn_gradients.txt", out)
     assert "RNN init: W_hh layer 0: spectral radius" in out

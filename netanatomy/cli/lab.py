@@ -74,7 +74,7 @@ def register_charrnn(cmds: argparse._SubParsersAction[Any]) -> None:
     g.add_argument("--num-layers", type=int, default=1, help="layers of the models at initialisation (default 1)")
     g.add_argument("--vocab-size", type=int, default=65, help="vocabulary of the models at initialisation (default 65)")
     g.add_argument("--lags", type=int, default=100, help="sequence length T: lags 0..T-1 are measured (default 100)")
-    g.add_argument("--batch", type=int, default=16, help="sequences averaged over (default 16)")
+    g.add_argument("--batch-size", type=int, default=16, help="sequences averaged over (default 16)")
     g.add_argument("--text", metavar="FILE", help="draw the sequences from this text (default: the run's "
                    "validation text, or uniform random characters for models at initialisation)")
     add_output(g, metavar="PNG", help="write the log-scale plot to PNG")
@@ -178,15 +178,15 @@ def _gradients(args: argparse.Namespace) -> int:
 
     _threads(args.threads)
     device = pick_device(args.device)
-    if args.lags < 1 or args.batch < 1:
-        raise UserError("--lags and --batch must be at least 1")
+    if args.lags < 1 or args.batch_size < 1:
+        raise UserError("--lags and --batch-size must be at least 1")
     ckpts = list(args.ckpts) + ([args.checkpoint] if args.checkpoint else [])
     if ckpts and args.model:
         raise UserError("give checkpoints or --model, not both (a checkpoint is measured trained and at initialisation)")
     gen = torch.Generator().manual_seed(args.seed)
 
     def windows(tokens: np.ndarray) -> torch.Tensor:
-        return sample_windows(tokens, args.lags, args.batch, gen)
+        return sample_windows(tokens, args.lags, args.batch_size, gen)
 
     def text_tokens(vocab: Vocabulary) -> np.ndarray:
         from pathlib import Path
@@ -217,7 +217,7 @@ def _gradients(args: argparse.Namespace) -> int:
                     source = np.asarray(run_text(state, ck).corpus.val)
                 except UserError as exc:
                     notes.append(f"{ck}: {exc}; measured on uniform random characters")
-                    source = torch.randint(0, vocab.size, (args.lags * args.batch + 1,), generator=gen).numpy()
+                    source = torch.randint(0, vocab.size, (args.lags * args.batch_size + 1,), generator=gen).numpy()
             tokens = windows(source)
             name = cfg["cell"].upper()
             params = sum(p.numel() for p in model.parameters())
@@ -244,7 +244,7 @@ def _gradients(args: argparse.Namespace) -> int:
             vocab_size = vocab.size
         else:
             vocab_size = args.vocab_size
-            source = torch.randint(0, vocab_size, (args.lags * args.batch + 1,), generator=gen).numpy()
+            source = torch.randint(0, vocab_size, (args.lags * args.batch_size + 1,), generator=gen).numpy()
         reference = "lstm" if "lstm" in cells else cells[0]
         budget = equal_budget(cells, reference, args.hidden_size, vocab_size, args.num_layers)
         tokens = windows(source)
@@ -256,17 +256,17 @@ def _gradients(args: argparse.Namespace) -> int:
                     {"cell": cell, "hidden_size": budget.hidden[cell], "num_layers": args.num_layers,
                      "params": budget.params[cell]})
     if args.output:
-        plot_flows(flows, args.output, title=f"gradient flow through time ({args.batch} sequences of {args.lags})")
+        plot_flows(flows, args.output, title=f"gradient flow through time ({args.batch_size} sequences of {args.lags})")
     marks = [k for k in (10, 25, 50, 100) if k < args.lags]
     if args.format == "json":
-        payload = {"lags": args.lags, "batch": args.batch, "seed": args.seed, "notes": notes, "models": [
+        payload = {"lags": args.lags, "batch": args.batch_size, "seed": args.seed, "notes": notes, "models": [
             {k: v for k, v in r.items() if k != "flow"} | {
                 "dh_over_lag1": {str(k): r["flow"].ratio(k) for k in marks},
                 "dx_over_lag1": {str(k): r["flow"].ratio(k, of="dx") for k in marks},
                 **r["flow"].to_dict()} for r in rows]}
         emit(json_text("charrnn.gradients", payload))
         return 0
-    lines = [f"gradient of the last step's loss, mean over {args.batch} sequences of {args.lags}; "
+    lines = [f"gradient of the last step's loss, mean over {args.batch_size} sequences of {args.lags}; "
              "h k / x k: the norm at lag k relative to lag 1"]
     head = f"{'model':<34} {'hidden':>6} {'params':>9}  {'‖∂L/∂h‖ lag 1':>13}  " + "  ".join(f"{'h ' + str(k):>8}" for k in marks) \
         + "  " + "  ".join(f"{'x ' + str(k):>8}" for k in marks)
