@@ -278,7 +278,7 @@ def test_every_readme_command_parses() -> None:
     parser = build_parser()
     for line in commands:
         try:
-            parser.parse_args(shlex.split(line)[1:])
+            parser.parse_args(shlex.split(line, comments=True)[1:])
         except SystemExit:
             pytest.fail(f"README command does not parse: {line}")
 

@@ -6,6 +6,8 @@ One module per concern: ``corpus`` (vocabulary, UTF-8 checks, memory-mapped toke
 ``checkpoint`` (the char model's side of a checkpoint), ``sample`` (generation, ``--explain``
 and the temperature table), ``hello`` (the lecture's toy), ``ngram`` (the Kneser-Ney Markov
 baseline), ``ngram_text`` (the baseline on text files), ``markov`` (the non-Markov demonstration),
-``run`` (setting up or resuming a training run) and ``fetch`` (the Shakespeare corpus). The models
+``run`` (setting up or resuming a training run), ``fetch`` (the Shakespeare corpus), and the lab:
+``surprisal`` per character against the n-gram, ``cells`` and their feature search, ``gradflow``
+through time, ``lab`` gathering them into ``charrnn inspect``'s page. The models
 themselves live in the zoo (:mod:`netanatomy.zoo.charrnn`); the commands in :mod:`netanatomy.cli`.
 """

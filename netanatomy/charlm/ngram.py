@@ -185,6 +185,26 @@ class KneserNey:
             out[a : a + len(idx)] = np.log(self._interpolate(hist, np.minimum(idx, n1), seq[idx]))
         return out
 
+    def next_distributions(self, tokens: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
+        """P(· | the n-1 symbols before position i) for every position i of ``tokens``: (len, V).
+
+        Row i is the distribution ``tokens[i]`` is scored under by :meth:`log_probs` (the same
+        histories, all V candidates at once), so ``rows[i, tokens[i]] == exp(log_probs[i])``.
+        """
+        self._check_fitted()
+        n1, V = self.order - 1, self.vocab_size
+        tail = np.asarray(context, dtype=np.int64)[len(context) - n1 :] if context is not None and n1 else np.zeros(0, dtype=np.int64)
+        seq = np.concatenate([tail, np.asarray(tokens, dtype=np.int64)])
+        pad = np.concatenate([np.zeros(n1, dtype=np.int64), seq])
+        out = np.empty((len(tokens), V))
+        step = max(1, (1 << 18) // V)  # rows per chunk: each expands to V candidate histories
+        for a in range(0, len(tokens), step):
+            idx = len(tail) + np.arange(a, min(a + step, len(tokens)))
+            hist = np.stack([pad[idx + j] for j in range(n1)], axis=1) if n1 else np.zeros((len(idx), 0), dtype=np.int64)
+            p = self._interpolate(np.repeat(hist, V, axis=0), np.repeat(np.minimum(idx, n1), V), np.tile(np.arange(V), len(idx)))
+            out[a : a + len(idx)] = p.reshape(len(idx), V)
+        return out
+
     def nats_per_char(self, tokens: np.ndarray, context: np.ndarray | None = None) -> float:
         """Cross-entropy of ``tokens`` in nats per symbol (divide by ln 2 for bits)."""
         return float(-self.log_probs(tokens, context).mean())

@@ -7,6 +7,7 @@ from functools import partial
 from typing import Any
 
 from netanatomy.cli import common
+from netanatomy.cli.lab import register_charrnn
 from netanatomy.training.config import CHAR_MODELS, CHAR_OPTIMIZERS, SCHEDULES, CharTrainConfig, default_of
 
 
@@ -23,6 +24,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     _register_sample(cmds)
     _register_hello(cmds)
     _register_markov(cmds)
+    register_charrnn(cmds)  # the lab: inspect, gradients
 
 
 def add_sampling_args(p: argparse.ArgumentParser) -> None:

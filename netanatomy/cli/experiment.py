@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from netanatomy.cli import common
+from netanatomy.cli.lab import add_recurrent_arguments, experiment_recurrent
 from netanatomy.cli.train import add_data_options, add_optim_options, train_config
 
 
@@ -25,6 +26,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--model", default="resnet20", help="gap: the GAP network whose head is swapped (default resnet20)")
     add_data_options(p)
     add_optim_options(p, epochs=8, warmup=1.0)
+    add_recurrent_arguments(p)
+    common.add_device(p)
     common.add_quiet(p)
     common.add_format(p)
     p.set_defaults(handler=_experiment)
@@ -38,6 +41,8 @@ def _experiment(args: argparse.Namespace) -> int:
     from netanatomy.training.experiments import check_experiment
 
     name = check_experiment(args.name)
+    if name == "recurrent":
+        return experiment_recurrent(args)
     set_threads(args.threads)
     run_dir = args.run_dir or f"runs/experiment-{name}"
     with common.progress_to_stderr(args.format == "json"):

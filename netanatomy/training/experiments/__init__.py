@@ -13,6 +13,7 @@ EXPERIMENTS: dict[str, str] = {
     "degradation": "plain vs residual nets at two depths (He et al. 2016 Fig. 6)",
     "gap": "global-average-pooling head vs flatten+FC head (Lin et al. 2014)",
     "bottleneck": "the Inception module naive vs with 1x1 reductions (Szegedy et al. 2015)",
+    "recurrent": "vanilla RNN vs GRU vs LSTM at equal parameters: bits/char and gradient flow (Lecture 10)",
 }
 
 
