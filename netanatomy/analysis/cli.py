@@ -14,7 +14,19 @@ convK[/S][pP][dD][gG]-C, poolK[/S][pP][c], avgK[/S][pP], gap, relu, bn, dropout,
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--input", "-i", metavar="NxCxHxW", help="input size, batch first (default: the model's own, e.g. 1x3x224x224); several inputs separated by commas")
+    # --- issue 12: input forms, transformers, --materialize (ported with this function) ---
+    p.add_argument("--input", "-i", metavar="SIZE[:DTYPE],...",
+                   help="input size, batch first, with an optional dtype (default: the model's own, e.g. "
+                        "1x3x224x224); several inputs separated by commas: 2x9:int64,2:int64; "
+                        "'scalar:float32' (or ':float32') is a 0-d input. dtypes: float32, float16, bfloat16, "
+                        "float64, int64, int32, int16, int8, uint8, bool")
+    p.add_argument("--seq-len", type=int, metavar="N",
+                   help="tokens in the default input of a transformers:CLASS model (default 128)")
+    p.add_argument("--materialize", action="store_true",
+                   help="build the model on the CPU with real weights and run one real forward on random "
+                        "inputs (for models that read tensor values or cannot be built on meta); "
+                        "the memory it costs is printed first")
+    # --- end issue 12 ---
     p.add_argument("--batch-size", "-b", type=int, help="replace the batch dimension of the input")
     p.add_argument("--arg", "-a", action="append", metavar="NAME=VALUE", help="keyword argument for the model builder, e.g. -a num_classes=10 (repeatable)")
     p.add_argument("--mode", choices=("eval", "train"), default="eval", help="run the forward in eval (default) or training mode")
@@ -47,21 +59,57 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _analyse(model_text: str, args: argparse.Namespace) -> Any:
-    from netanatomy.analysis.loading import parse_input_size, parse_kwargs, resolve_model
+    from netanatomy.analysis.loading import parse_inputs, parse_kwargs, resolve_model
     from netanatomy.analysis.summary import summary
+    from netanatomy.errors import UserError
 
-    sizes = parse_input_size(args.input) if args.input else None
-    resolved = resolve_model(model_text, sizes, parse_kwargs(args.arg))
+    given = parse_inputs(args.input) if args.input else None
+    if args.seq_len is not None and args.seq_len <= 0:
+        raise UserError(f"--seq-len must be positive, got {args.seq_len}")
+    kwargs = parse_kwargs(args.arg)
+    sizes_given = [shape for shape, _ in given] if given else None
+    if args.materialize:
+        _announce_materialize(model_text, sizes_given, kwargs, args)
+    resolved = resolve_model(model_text, sizes_given, kwargs, device="cpu" if args.materialize else "meta",
+                             seq_len=args.seq_len)
     sizes = resolved.input_sizes
     if args.batch_size is not None:
         if args.batch_size <= 0:
-            from netanatomy.errors import UserError
-
             raise UserError(f"--batch-size must be positive, got {args.batch_size}")
-        sizes = [(args.batch_size, *s[1:]) for s in sizes]
-    return summary(resolved.model, sizes, input_dtypes=resolved.input_dtypes[: len(sizes)] + resolved.input_dtypes[-1:] * (len(sizes) - len(resolved.input_dtypes)),
+        sizes = [(args.batch_size, *s[1:]) if s else s for s in sizes]
+    # An explicit :DTYPE wins; otherwise the model's own input dtype (its last one repeated).
+    defaults = resolved.input_dtypes
+    dtypes = [(given[i][1] if given and given[i][1] is not None else None) or defaults[min(i, len(defaults) - 1)]
+              for i in range(len(sizes))]
+    return summary(resolved.model, sizes, input_dtypes=dtypes,
                    mode=args.mode, dtype=args.dtype, optimizer=args.optimizer, model_name=resolved.name,
-                   receptive_fields=resolved.spatial)
+                   receptive_fields=resolved.spatial, materialize=args.materialize)
+
+
+def _announce_materialize(model_text: str, sizes: Any, kwargs: dict[str, Any], args: argparse.Namespace) -> None:
+    """State on stderr what --materialize will allocate, before it allocates it."""
+    import sys
+
+    from netanatomy.analysis.loading import resolve_model
+    from netanatomy.errors import UserError
+    from netanatomy.report import units
+
+    try:
+        meta = resolve_model(model_text, sizes, kwargs, device="meta", seq_len=args.seq_len)
+    except UserError:
+        print(f"netanatomy: --materialize: building {model_text} on the CPU with real weights (its size is "
+              "unknown until built: it does not build on the meta device)", file=sys.stderr)
+        return
+    weights = sum(t.numel() * t.element_size() for t in [*meta.model.parameters(), *meta.model.buffers()])
+    inputs = 0
+    for shape, dt in zip(meta.input_sizes, meta.input_dtypes):
+        n = 1
+        for d in shape:
+            n *= d
+        inputs += n * dt.itemsize
+    print(f"netanatomy: --materialize: building {model_text} on the CPU with real weights and running one real "
+          f"forward: {units.nbytes(weights)} of parameters and buffers, {units.nbytes(inputs)} of inputs, plus "
+          "the forward's activations", file=sys.stderr)
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -159,7 +207,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     summaries = [_analyse(m, args) for m in args.models]
     rows: list[tuple[str, list[int | str], Any]] = [
-        ("Input", ["x".join(map(str, s.input_sizes[0])) for s in summaries], str),
+        ("Input", ["/".join(units.shape([x]) for x in s.input_sizes) for s in summaries], str),
         ("Parameters", [s.totals.params for s in summaries], units.count),
         ("Trainable", [s.totals.trainable_params for s in summaries], units.count),
         ("MACs", [s.totals.macs for s in summaries], units.si),
