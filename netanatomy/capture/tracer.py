@@ -489,6 +489,7 @@ _TORCH_DIR = os.path.dirname(torch.__file__)
 _OUR_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _ZOO_DIR = os.path.join(_OUR_DIR, "zoo") + os.sep  # the zoo's forwards are models like the user's
 #: torch's Python front ends whose checks of their arguments are the user's to fix.
+_ARGUMENT_CHECKS = tuple(os.path.join(_TORCH_DIR, "nn", d) for d in ("functional.py", "utils", "modules"))
 _TORCH_CHECKS = tuple(os.path.join(_TORCH_DIR, d) for d in ("nn", "distributions", "functional.py", "_tensor.py"))
 
 
@@ -516,7 +517,9 @@ def _explain(exc: Exception, recorder: _Recorder, open_calls: list[ModuleCall], 
                             AttributeError, NotImplementedError)):
         return exc
     where = _where(call.path if call else "", call)
-    reads = call.reads_input if call else []
+    # torch.nn's own argument checks ("expected 4D input") blame the input when the layer read it.
+    checks = innermost.startswith(_ARGUMENT_CHECKS) and not innermost.endswith(os.path.join("modules", "module.py"))
+    reads = call.reads_input if call and checks else []
     return UserError(f"{where} raised {type(exc).__name__}: {_first_line(exc)}{_input_hint(reads, inputs)}")
 
 

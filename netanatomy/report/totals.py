@@ -34,4 +34,5 @@ def _per_token(s: Summary) -> list[tuple[str, str]]:
     positions = 1
     for d in s.input_sizes[0]:
         positions *= d
-    return [("MACs per character", f"{units.count(s.totals.macs // positions)} ({units.si(s.totals.macs / positions)})")]
+    unit = "token" if s.model_name.startswith("transformers:") else "character"
+    return [(f"MACs per {unit}", f"{units.count(s.totals.macs // positions)} ({units.si(s.totals.macs / positions)})")]
