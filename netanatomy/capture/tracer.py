@@ -176,20 +176,20 @@ class _Recorder(TorchDispatchMode):
         kwargs = kwargs or {}
         if func.namespace == "prim":  # device/layout queries from autograd, not computation
             return func(*args, **kwargs)
-        flat_in, _ = tree_flatten((args, kwargs))
-        if func is _ITEM and not self.real and flat_in[0].device.type == "meta":
+        if func is _ITEM and not self.real and args[0].device.type == "meta":
             raise self._fail(func, f"the forward reads a tensor's value ({_VALUE_READS[_ITEM.overloadpacket.__name__]})",
-                             flat_in, True)
+                             [args[0]], True)
         if not self.real:
             args, kwargs = tree_map(self._to_meta, (tuple(args), dict(kwargs)))
             if func is _TO_COPY and args[0].device.type == "meta" and kwargs.get("device") not in (None, "meta"):
                 # x.cpu() / x.to("cuda") of a meta tensor: the copy stays meta; only reading its
                 # values (caught above) would need data.
                 kwargs = {**kwargs, "device": torch.device("meta")}
-        out = self._run(func, args, kwargs)
+        tensors = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
+        out = self._run(func, args, kwargs, tensors)
         # A real output of an op that read tensors is real on purpose (only kept-real tensors went
         # in, or the op returns host data, as packing returns its batch sizes on the CPU).
-        stays_real = any(isinstance(a, torch.Tensor) for a in tree_flatten((args, kwargs))[0])
+        stays_real = bool(tensors)
         if not self.real and not stays_real:
             # A factory without device= made a real tensor. A small one stays real: PyTorch's
             # C++ kernels write into their own host buffers (pad_packed_sequence's lengths), and
@@ -223,9 +223,8 @@ class _Recorder(TorchDispatchMode):
         self.nodes.append(node)
         return out
 
-    def _run(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def _run(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], tensors: list[torch.Tensor]) -> Any:
         """Run one op; turn its refusal into a CaptureFailure that names it."""
-        tensors = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
         try:
             return func(*args, **kwargs)
         except (RuntimeError, ValueError, IndexError, TypeError, NotImplementedError) as exc:
@@ -234,7 +233,7 @@ class _Recorder(TorchDispatchMode):
             if mixed and "device" in message:
                 # A real input met meta weights: this op needs no values, so give it a meta copy.
                 args, kwargs = tree_map(lambda a: self._to_meta(a, keep=False), (tuple(args), dict(kwargs)))
-                return self._run(func, args, kwargs)
+                return self._run(func, args, kwargs, [self._to_meta(t, keep=False) for t in tensors])
             on_meta = any(t.device.type == "meta" for t in tensors)
             data_dependent = on_meta and (isinstance(exc, NotImplementedError)
                                           or any(v in message for v in _VALUE_ERRORS)
