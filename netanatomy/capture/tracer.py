@@ -17,7 +17,8 @@ Inputs (see :mod:`netanatomy.capture.inputs`) are placeholders that become meta 
 CPU tensors that stay real (a packed sequence's lengths must be readable); an op that mixes a
 real tensor with meta ones runs on a meta copy of it. Lazy layers are materialised by the
 analysis before it captures (:func:`materialized_copy`); TorchScript modules take no hooks, so
-their ops are attributed to the nearest eager module above them (the top level for a scripted
+an op that reads a scripted submodule's parameter (or a view of one) is attributed to that
+submodule, and any other op to the nearest eager module above (the top level for a scripted
 model), totals unchanged. ``real=True`` (``--materialize``) runs everything for real on the CPU,
 for forwards that read tensor values.
 
@@ -127,6 +128,11 @@ class _Recorder(TorchDispatchMode):
         self._converted: dict[int, torch.Tensor] = {}
         self.kept_real: set[int] = set()  # real CPU tensors from the inputs, and what ops made of them
         self.failure: CaptureFailure | None = None
+        # TorchScript takes no hooks; an op that reads a scripted module's parameter (or a view
+        # of one: linear's transposed weight) ran in that module: id(tensor) -> module path.
+        self.script_owner: dict[int, str] = {}
+        self.script_types: dict[str, str] = {}
+        self.script_calls: dict[str, ModuleCall] = {}
 
     def register(self, t: torch.Tensor, producer: int, index: int, name: str = "") -> None:
         self.producer[id(t)] = (producer, index, name)
@@ -187,6 +193,7 @@ class _Recorder(TorchDispatchMode):
                 kwargs = {**kwargs, "device": torch.device("meta")}
         tensors = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
         out = self._run(func, args, kwargs, tensors)
+        self.failure = None  # an op failure that the forward caught and survived explains nothing
         # A real output of an op that read tensors is real on purpose (only kept-real tensors went
         # in, or the op returns host data, as packing returns its batch sizes on the CPU).
         stays_real = bool(tensors)
@@ -220,8 +227,34 @@ class _Recorder(TorchDispatchMode):
             self.register(t, node.index, k)
             if stays_real and t.device.type != "meta":
                 self.kept_real.add(id(t))
+        if self.script_owner:
+            self._attribute_to_script_module(func, node, tensors, out)
         self.nodes.append(node)
         return out
+
+    def _attribute_to_script_module(self, func: Any, node: OpNode, tensors: list[torch.Tensor], out: Any) -> None:
+        owners = {self.script_owner[id(t)] for t in tensors if id(t) in self.script_owner}
+        here = self.module_stack[-1]
+        if len(owners) != 1:
+            return
+        path = owners.pop()
+        if path == here or not (here == "" or path.startswith(here + ".")):
+            return
+        node.module = path
+        outs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+        if func.is_view:
+            for t in outs:
+                self.script_owner[id(t)] = path
+        call = self.script_calls.get(path)
+        if call is None:
+            call = ModuleCall(path=path, type=self.script_types.get(path, ""), depth=path.count(".") + 1,
+                              first_node=node.index, end_node=node.index + 1,
+                              input_shapes=[tuple(t.shape) for t in tensors if id(t) not in self.script_owner],
+                              output_shapes=[])
+            self.script_calls[path] = call
+        call.end_node = node.index + 1
+        call.output_shapes = [tuple(t.shape) for t in outs]
+        call.output_refs = [self.ref(t) for t in outs]
 
     def _run(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], tensors: list[torch.Tensor]) -> Any:
         """Run one op; turn its refusal into a CaptureFailure that names it."""
@@ -324,6 +357,8 @@ def _meta_state(model: nn.Module, cast: Any, recorder: _Recorder, param_storages
                             recorder.stand_in(t, new, name)
                         else:
                             recorder.register(new, PARAMETER, 0, name)
+                        if script:
+                            recorder.script_owner[id(new)] = name.rpartition(".")[0]
                         param_storages.add(_storage_key(new))
                         shapes[names.get(id(t), key)] = tuple(t.shape)
                     if not script and new is not t:
@@ -403,6 +438,7 @@ def capture(
     open_calls: list[ModuleCall] = []
     handles: list[Any] = []
     recorder = _Recorder(module_stack, real=real)
+    recorder.script_types = {path: module_type(m) for path, m in model.named_modules() if _is_script(m)}
     saved_bytes: dict[str, int] = {}
     saved_storages: set[int] = set()
     param_storages: set[int] = set()
@@ -470,6 +506,8 @@ def capture(
             h.remove()
         for module, was_training in modes:
             module.training = was_training
+    if recorder.script_calls:  # scripted modules seen through their parameters, in order
+        calls = sorted([*calls, *recorder.script_calls.values()], key=lambda c: (c.first_node, c.depth))
     input_infos = [
         TensorInfo(tuple(x.shape), x.dtype, x.numel() * x.element_size(), True) for x in inputs
     ]
