@@ -377,6 +377,7 @@ def test_cli_scalar_input(capsys: pytest.CaptureFixture[str], models_file: str) 
         (["summary", "vgg16", "--input", "1x3x224x224:int65"], ["unknown input dtype 'int65'"], []),
         (["summary", "vgg16", "--input", "1x3x0x224"], ["must be positive"], []),
         (["summary", "vgg16", "--input", "1x3x224x224:"], ["malformed input"], []),
+        (["summary", "resnet18", "--seq-len", "16"], ["--seq-len", "give --input"], []),
         (["summary", "transformers:AutoModel"], ["never downloads", "name a model class"], []),
         (["summary", "transformers:meta-llama/Llama-2-7b-hf"], ["never downloads"], []),
     ],

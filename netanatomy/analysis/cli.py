@@ -66,6 +66,8 @@ def _analyse(model_text: str, args: argparse.Namespace) -> Any:
     given = parse_inputs(args.input) if args.input else None
     if args.seq_len is not None and args.seq_len <= 0:
         raise UserError(f"--seq-len must be positive, got {args.seq_len}")
+    if args.seq_len is not None and not model_text.startswith("transformers:"):
+        raise UserError("--seq-len sets the token ids of a transformers:CLASS model; for this model give --input")
     kwargs = parse_kwargs(args.arg)
     sizes_given = [shape for shape, _ in given] if given else None
     if args.materialize:
