@@ -4,7 +4,8 @@ The public API:
 
 - :func:`summary` — per-layer shapes, parameters with formulas, MACs/FLOPs, memory;
 - :func:`receptive_field` — receptive fields on the true computation graph;
-- :func:`list_models` / :func:`create_model` — the model zoo.
+- :func:`list_models` / :func:`create_model` — the model zoo;
+- :class:`TensorSpec` — a placeholder input (shape and dtype) for ``summary(input_data=...)``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from netanatomy.capture.inputs import TensorSpec
     from netanatomy.zoo.registry import create_model, list_models
 
 
@@ -27,6 +29,10 @@ def __getattr__(name: str) -> Any:
         from netanatomy.analysis.summary import summary
 
         return summary
+    if name == "TensorSpec":
+        from netanatomy.capture.inputs import TensorSpec
+
+        return TensorSpec
     if name == "receptive_field":
         from netanatomy.receptive.engine import receptive_field
 
@@ -34,4 +40,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'netanatomy' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "create_model", "list_models", "receptive_field", "summary"]
+__all__ = ["TensorSpec", "__version__", "create_model", "list_models", "receptive_field", "summary"]

@@ -87,7 +87,7 @@ def test_user_model_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     code, _, err = run(capsys, "summary", f"{src}:broken")
     assert code == 2 and "ValueError: no weights here" in err and len(err.strip().splitlines()) == 1
     code, _, err = run(capsys, "summary", f"{src}:flaky", "--input", "1x3x8x8")
-    assert code == 2 and "depends on tensor values" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "needs tensor values" in err and "--materialize" in err and len(err.strip().splitlines()) == 1
     code, _, err = run(capsys, "summary", f"{src}:buidl")
     assert code == 2 and "Did you mean build" in err
 
@@ -96,10 +96,10 @@ def test_user_model_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     ("argv", "needle"),
     [
         (["summary", "resnet5O"], "Did you mean resnet56, resnet50"),
-        (["summary", "vgg16", "--input", "1x1x224x224"], "layer 'features.0' (Conv2d) failed on input 1x1x224x224"),
-        (["summary", "alexnet", "--input", "1x3x16x16"], "failed on input"),
+        (["summary", "vgg16", "--input", "1x1x224x224"], "layer 'features.0' (Conv2d) failed in aten.convolution on 1x1x224x224"),
+        (["summary", "alexnet", "--input", "1x3x16x16"], "failed in aten.max_pool2d_with_indices on 1x192x1x1"),
         (["summary", "64,64,x", "--input", "1x3x32x32"], "column 7 ('x')"),
-        (["summary", "vgg16", "--input", "1x3xfoo"], "malformed input size"),
+        (["summary", "vgg16", "--input", "1x3xfoo"], "malformed input '1x3xfoo'"),
         (["summary", "vgg16", "--columns", "params,bogus"], "unknown column 'bogus'"),
         (["summary", "no/such/file.py:build"], "no such file"),
         (["summary", "resnet20", "-a", "num_clases=10"], "num_clases"),
@@ -114,7 +114,8 @@ def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], ar
 
 
 def test_factory_that_cannot_build_on_meta(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    """A factory that computes with its weights while building falls back to a real CPU build."""
+    """A factory that computes with its weights while building is refused with its own error, and
+    builds on the CPU only on request (--materialize), never silently."""
     src = tmp_path / "eager.py"
     src.write_text(
         "import torch, torch.nn as nn\n"
@@ -124,5 +125,7 @@ def test_factory_that_cannot_build_on_meta(capsys: pytest.CaptureFixture[str], t
         "        raise AssertionError\n"
         "    return m\n"
     )
-    code, out, _ = run(capsys, "summary", f"{src}:build", "--input", "2x4", "-f", "json")
+    code, _, err = run(capsys, "summary", f"{src}:build", "--input", "2x4", "-f", "json")
+    assert code == 2 and "cannot be called on meta tensors" in err and "--materialize" in err
+    code, out, _ = run(capsys, "summary", f"{src}:build", "--input", "2x4", "-f", "json", "--materialize")
     assert code == 0 and json.loads(out)["totals"]["params"] == 4 * 3 + 3

@@ -7,6 +7,7 @@ other front ends (the HTML report, ``explain``) compute exactly the same figures
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,30 +24,68 @@ def analyse_model(
     mode: str = "eval",
     dtype: str | None = None,
     optimizer: str = "adam",
+    seq_len: int | None = None,
+    materialize: bool = False,
+    announce: Callable[[tuple[int, int] | None], None] | None = None,
 ) -> Summary:
     """Resolve ``model`` (zoo name, spec, ``torchvision:NAME``, ``file.py:factory``) and analyse it on meta tensors.
 
     Args:
         model: the MODEL text (see :mod:`netanatomy.analysis.loading`).
-        input_size: ``NxCxHxW`` text, several inputs separated by commas (default: the model's own).
+        input_size: ``NxCxHxW[:DTYPE]`` text, several inputs separated by commas, ``scalar:DTYPE``
+            for a 0-d input (default: the model's own).
         batch_size: replaces the batch dimension of every input.
         kwargs: ``NAME=VALUE`` items for the model builder (literals only).
         mode, dtype, optimizer: as in :func:`netanatomy.analysis.summary.summary`.
+        seq_len: tokens of the default input of a ``transformers:CLASS`` model.
+        materialize: build on the CPU with real weights and run one real forward on random inputs
+            (for models that read tensor values or cannot be built on meta); ``announce`` is given
+            :func:`materialize_bytes` before anything real is allocated.
     """
-    from netanatomy.analysis.loading import parse_input_size, parse_kwargs, resolve_model
+    from netanatomy.analysis.loading import parse_inputs, parse_kwargs, resolve_model
     from netanatomy.analysis.summary import summary
 
-    sizes = parse_input_size(input_size) if input_size else None
-    resolved = resolve_model(model, sizes, parse_kwargs(kwargs))
+    given = parse_inputs(input_size) if input_size else None
+    if seq_len is not None and seq_len <= 0:
+        raise UserError(f"--seq-len must be positive, got {seq_len}")
+    if seq_len is not None and not model.startswith("transformers:"):
+        raise UserError("--seq-len sets the token ids of a transformers:CLASS model; for this model give --input")
+    builder_kwargs = parse_kwargs(kwargs)
+    sizes_given = [shape for shape, _ in given] if given else None
+    if materialize and announce is not None:
+        announce(materialize_bytes(model, sizes_given, builder_kwargs, seq_len))
+    resolved = resolve_model(model, sizes_given, builder_kwargs, device="cpu" if materialize else "meta", seq_len=seq_len)
     sizes = resolved.input_sizes
     if batch_size is not None:
         if batch_size <= 0:
             raise UserError(f"--batch-size must be positive, got {batch_size}")
-        sizes = [(batch_size, *s[1:]) for s in sizes]
-    # One dtype per input: the resolved ones, the last repeated for any extra input the user gave.
-    dtypes = resolved.input_dtypes[: len(sizes)] + resolved.input_dtypes[-1:] * (len(sizes) - len(resolved.input_dtypes))
+        sizes = [(batch_size, *s[1:]) if s else s for s in sizes]
+    # An explicit :DTYPE wins; otherwise the model's own input dtype (its last one repeated).
+    defaults = resolved.input_dtypes
+    dtypes = [(given[i][1] if given and i < len(given) and given[i][1] is not None else None)
+              or defaults[min(i, len(defaults) - 1)] for i in range(len(sizes))]
     return summary(resolved.model, sizes, input_dtypes=dtypes, mode=mode, dtype=dtype, optimizer=optimizer,
-                   model_name=resolved.name, receptive_fields=resolved.spatial)
+                   model_name=resolved.name, receptive_fields=resolved.spatial, materialize=materialize)
+
+
+def materialize_bytes(model: str, sizes: Any, kwargs: dict[str, Any], seq_len: int | None) -> tuple[int, int] | None:
+    """The bytes ``--materialize`` will allocate for ``model``'s parameters and buffers and for its
+    inputs (known from a meta build, before anything real is allocated); None when it cannot be
+    built on meta, so the size is unknown until built."""
+    from netanatomy.analysis.loading import resolve_model
+
+    try:
+        meta = resolve_model(model, sizes, kwargs, device="meta", seq_len=seq_len)
+    except UserError:
+        return None
+    weights = sum(t.numel() * t.element_size() for t in [*meta.model.parameters(), *meta.model.buffers()])
+    inputs = 0
+    for shape, dt in zip(meta.input_sizes, meta.input_dtypes):
+        n = 1
+        for d in shape:
+            n *= d
+        inputs += n * dt.itemsize
+    return weights, inputs
 
 
 def output_field(s: Summary) -> str | None:

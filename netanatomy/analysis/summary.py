@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
+from torch.utils._pytree import tree_flatten
 
 from netanatomy.analysis.params import formula
 from netanatomy.analysis.records import OPTIMIZER_STATE_COPIES, LayerRecord, Summary, Totals
 from netanatomy.capture.graph import Graph
+from netanatomy.capture.inputs import TensorSpec, check_arguments, dtype_name
 from netanatomy.capture.macs import has_arithmetic
-from netanatomy.capture.tracer import capture
+from netanatomy.capture.tracer import capture, has_lazy, materialized_copy, module_type
 from netanatomy.errors import UserError
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
@@ -38,22 +41,31 @@ def _ancestors(path: str) -> list[str]:
 
 def summary(
     model: nn.Module,
-    input_size: Sequence[int] | Sequence[Sequence[int]],
+    input_size: Sequence[int] | Sequence[Sequence[int]] | None = None,
     *,
+    input_data: Any = None,
+    input_kwargs: dict[str, Any] | None = None,
     input_dtypes: Sequence[torch.dtype] | None = None,
     mode: str = "eval",
     dtype: str | torch.dtype | None = None,
     optimizer: str = "adam",
     model_name: str | None = None,
     receptive_fields: bool = True,
+    materialize: bool = False,
 ) -> Summary:
     """Analyse ``model`` on fake tensors: per-layer shapes, parameters with formulas, MACs, memory.
 
     Args:
-        model: any ``nn.Module``; it is left exactly as it was (weights are never copied).
+        model: any ``nn.Module``, lazy layers and TorchScript included; it is left exactly as it
+            was (weights are never copied).
         input_size: the input shape with batch dimension, e.g. ``(1, 3, 224, 224)``, or a list
-            of shapes for a model with several inputs.
-        input_dtypes: dtype per input (default float32; int64 for character indices).
+            of shapes for a model with several inputs (``()`` for a 0-d input).
+        input_data: the positional inputs instead of sizes: a tensor, a
+            :class:`~netanatomy.capture.inputs.TensorSpec`, a dict or NamedTuple of them (one
+            input), or a tuple/list of inputs. Real CPU tensors stay real (their values may matter:
+            a packed sequence's lengths, a mask); others become meta placeholders.
+        input_kwargs: keyword inputs of ``forward``, in the same forms.
+        input_dtypes: dtype per input of ``input_size`` (default float32; int64 for token indices).
         mode: ``"eval"`` or ``"train"`` (batch norm statistics, dropout, auxiliary heads).
         dtype: floating-point dtype of weights and activations for the memory figures
             (``"float32"``, ``"float16"``, ``"bfloat16"``); default: the model's own.
@@ -61,6 +73,8 @@ def summary(
             estimate.
         model_name: the name shown in reports.
         receptive_fields: add the receptive field of each layer's output (spatial models).
+        materialize: run one real forward on the CPU (real weights, random inputs) instead of a
+            meta capture, for a forward that reads tensor values; the model must hold real weights.
 
     Returns:
         A :class:`~netanatomy.analysis.records.Summary`.
@@ -69,15 +83,21 @@ def summary(
         raise UserError(f"unknown mode {mode!r}; use 'eval' or 'train'")
     if optimizer not in OPTIMIZER_STATE_COPIES:
         raise UserError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZER_STATE_COPIES)}")
-    sizes = _as_sizes(input_size)
+    args, kwargs = _inputs(input_size, input_data, input_kwargs, input_dtypes)
+    name = model_name or module_type(model)
+    check_arguments(model, args, kwargs, name)
     cast = parse_dtype(dtype)
-    graph = capture(model, sizes, input_dtypes, training=mode == "train", dtype=cast)
+    if has_lazy(model):
+        if materialize:
+            raise UserError("materialize needs a model without lazy layers: run it once on a real input first")
+        model = materialized_copy(model, args, kwargs)  # the user's model stays lazy
+    graph = capture(model, args=args, kwargs=kwargs, training=mode == "train", dtype=cast, real=materialize)
     layers = _records(model, graph)
     totals = _totals(model, graph, cast)
     result = Summary(
-        model_name=model_name or type(model).__name__,
-        input_sizes=sizes,
-        input_dtypes=[str(t.dtype).removeprefix("torch.") for t in graph.inputs],
+        model_name=name,
+        input_sizes=[t.shape for t in graph.inputs],
+        input_dtypes=[dtype_name(t.dtype) for t in graph.inputs],
         mode=mode,
         dtype=str(cast or _param_dtype(model)).removeprefix("torch."),
         optimizer=optimizer,
@@ -90,14 +110,43 @@ def summary(
     return result
 
 
+def _inputs(input_size: Sequence[int] | Sequence[Sequence[int]] | None, input_data: Any,
+            input_kwargs: dict[str, Any] | None, input_dtypes: Sequence[torch.dtype] | None,
+            ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Positional and keyword inputs of ``forward`` from whichever form the caller used."""
+    kwargs = dict(input_kwargs or {})
+    if input_data is not None:
+        if input_size is not None:
+            raise UserError("give input_size or input_data, not both")
+        # A tuple or list is the positional inputs; a NamedTuple, like a dict, is one input.
+        is_args = isinstance(input_data, (tuple, list)) and not hasattr(input_data, "_fields")
+        args = tuple(input_data) if is_args else (input_data,)
+    elif input_size is not None:
+        sizes = _as_sizes(input_size)
+        dtypes = list(input_dtypes) if input_dtypes is not None else [torch.float32] * len(sizes)
+        if len(dtypes) != len(sizes):
+            raise UserError(f"{len(sizes)} input sizes but {len(dtypes)} input dtypes: give one dtype per input")
+        args = tuple(TensorSpec(s, d) for s, d in zip(sizes, dtypes))
+    elif kwargs:
+        args = ()
+    else:
+        raise UserError("give the input: input_size=(1, 3, 224, 224), input_data=... or input_kwargs=...")
+    for leaf in tree_flatten((args, kwargs))[0]:
+        if isinstance(leaf, TensorSpec) and any(d == 0 for d in leaf.shape):
+            raise UserError(f"input size {'x'.join(map(str, leaf.shape))} has a zero dimension; sizes must be "
+                            "positive, batch first (e.g. 1x3x224x224)")
+    return args, kwargs
+
+
 def _as_sizes(input_size: Sequence[int] | Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
+    """One shape, or a list of shapes; ``()`` alone, or inside the list, is a 0-d input."""
     sizes: list[tuple[int, ...]] = []
-    if len(input_size) and all(isinstance(s, int) for s in input_size):
+    if all(isinstance(s, int) for s in input_size):
         sizes.append(tuple(int(s) for s in input_size))  # type: ignore[arg-type]
     else:
         sizes.extend(tuple(int(x) for x in s) for s in input_size)  # type: ignore[union-attr]
     for s in sizes:
-        if not s or any(x <= 0 for x in s):
+        if any(x <= 0 for x in s):
             raise UserError(f"input size {'x'.join(map(str, s))} must be positive, batch first (e.g. 1x3x224x224)")
     return sizes
 
@@ -138,7 +187,7 @@ def _records(model: nn.Module, graph: Graph) -> list[LayerRecord]:
         records.append(
             LayerRecord(
                 name=name,
-                type=type(module).__name__,
+                type=module_type(module),
                 depth=0 if name == "" else name.count(".") + 1,
                 calls=len(mc),
                 input_shapes=mc[0].input_shapes if mc else [],

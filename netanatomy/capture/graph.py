@@ -76,6 +76,7 @@ class ModuleCall:
     input_shapes: list[tuple[int, ...]]
     output_shapes: list[tuple[int, ...]]
     output_refs: list[TensorRef] = field(default_factory=list)
+    reads_input: list[int] = field(default_factory=list)  # graph inputs it received directly
 
 
 @dataclass

@@ -67,6 +67,7 @@ NO_ARITHMETIC: frozenset[str] = frozenset(
         "eq", "ne", "lt", "le", "gt", "ge", "sort", "topk", "argmax", "max_unpool2d",
         "channel_shuffle", "pixel_shuffle", "im2col", "col2im", "upsample_nearest2d",
         "upsample_nearest1d", "upsample_nearest3d", "_reshape_alias", "expand", "expand_copy",
+        "_pack_padded_sequence", "_pad_packed_sequence",
     }
 )
 

@@ -17,8 +17,11 @@ convK[/S][pP][dD][gG]-C, poolK[/S][pP][c], avgK[/S][pP], gap, relu, bn, dropout,
 
 def add_model_source(p: argparse.ArgumentParser) -> None:
     """``--input`` and ``--arg``: how MODEL is built and fed (shared with ``rf`` and ``erf``)."""
-    p.add_argument("--input", "-i", metavar="NxCxHxW",
-                   help="input size, batch first (default: the model's own, e.g. 1x3x224x224); several inputs separated by commas")
+    p.add_argument("--input", "-i", metavar="SIZE[:DTYPE],...",
+                   help="input size, batch first, with an optional dtype (default: the model's own, e.g. "
+                        "1x3x224x224); several inputs separated by commas: 2x9:int64,2:int64; "
+                        "'scalar:float32' (or ':float32') is a 0-d input. dtypes: float32, float16, bfloat16, "
+                        "float64, int64, int32, int16, int8, uint8, bool")
     p.add_argument("--arg", "-a", action="append", metavar="NAME=VALUE",
                    help="keyword argument for the model builder, e.g. -a num_classes=10 (repeatable)")
 
@@ -26,6 +29,12 @@ def add_model_source(p: argparse.ArgumentParser) -> None:
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """MODEL's input, builder arguments, batch, mode, dtype and optimizer (``summary``, ``compare``, ``report``)."""
     add_model_source(p)
+    p.add_argument("--seq-len", type=int, metavar="N",
+                   help="tokens in the default input of a transformers:CLASS model (default 128)")
+    p.add_argument("--materialize", action="store_true",
+                   help="build the model on the CPU with real weights and run one real forward on random "
+                        "inputs (for models that read tensor values or cannot be built on meta); "
+                        "the memory it costs is printed first")
     p.add_argument("--batch-size", "-b", type=int, help="replace the batch dimension of the input")
     p.add_argument("--mode", choices=("eval", "train"), default="eval", help="run the forward in eval (default) or training mode")
     p.add_argument("--dtype", choices=("float32", "float16", "bfloat16", "float64"), help="dtype of weights and activations for the memory figures")
@@ -63,7 +72,24 @@ def _analyse(model: str, args: argparse.Namespace) -> Any:
     from netanatomy.analysis.models import analyse_model
 
     return analyse_model(model, args.input, batch_size=args.batch_size, kwargs=args.arg, mode=args.mode,
-                         dtype=args.dtype, optimizer=args.optimizer)
+                         dtype=args.dtype, optimizer=args.optimizer, seq_len=args.seq_len,
+                         materialize=args.materialize, announce=lambda cost: _announce_materialize(model, cost))
+
+
+def _announce_materialize(model: str, cost: tuple[int, int] | None) -> None:
+    """State on stderr what --materialize will allocate, before it allocates it."""
+    import sys
+
+    from netanatomy.report import units
+
+    if cost is None:
+        line = (f"--materialize: building {model} on the CPU with real weights (its size is unknown until "
+                "built: it does not build on the meta device)")
+    else:
+        line = (f"--materialize: building {model} on the CPU with real weights and running one real forward: "
+                f"{units.nbytes(cost[0])} of parameters and buffers, {units.nbytes(cost[1])} of inputs, plus the "
+                "forward's activations")
+    print(f"netanatomy: {line}", file=sys.stderr)
 
 
 def _summary(args: argparse.Namespace) -> int:

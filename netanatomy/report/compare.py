@@ -33,7 +33,7 @@ def _text(v: Any) -> str:
 def comparison_rows(summaries: Sequence[Summary], optimizer: str) -> list[ComparisonRow]:
     """The rows of ``netanatomy compare``: one per figure, one value per model."""
     return [
-        ComparisonRow("Input", "input", ["x".join(map(str, s.input_sizes[0])) for s in summaries], _text),
+        ComparisonRow("Input", "input", ["/".join(units.shape([x]) for x in s.input_sizes) for s in summaries], _text),
         ComparisonRow("Parameters", "params", [s.totals.params for s in summaries], units.count),
         ComparisonRow("Trainable", "trainable_params", [s.totals.trainable_params for s in summaries], units.count),
         ComparisonRow("MACs", "macs", [s.totals.macs for s in summaries], units.si),

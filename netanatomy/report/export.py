@@ -7,6 +7,7 @@ import io
 import json
 
 from netanatomy.analysis.records import Summary
+from netanatomy.report import units
 from netanatomy.report.columns import COLUMNS, Column, present
 from netanatomy.report.totals import total_lines
 
@@ -42,7 +43,7 @@ def to_markdown(s: Summary, columns: tuple[Column, ...], depth: int | None = Non
         return text.replace("|", "\\|")
 
     columns = present(columns, s.layers)
-    lines = [f"**{s.model_name}** — input {'/'.join('x'.join(map(str, x)) for x in s.input_sizes)}, {s.mode} mode", ""]
+    lines = [f"**{s.model_name}** — input {'/'.join(units.shape([x]) for x in s.input_sizes)}, {s.mode} mode", ""]
     lines.append("| " + " | ".join(COLUMNS[c].header for c in columns) + " |")
     lines.append("|" + "|".join("---:" if COLUMNS[c].justify == "right" else "---" for c in columns) + "|")
     for rec, folded in s.visible_layers(depth):

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from netanatomy.analysis.records import Summary
+from netanatomy.report import units
 from netanatomy.report.columns import COLUMNS, DEFAULT_COLUMNS, Column, present
 from netanatomy.report.totals import total_lines
 
@@ -22,7 +23,7 @@ def console(file: IO[str] | None = None) -> Console:
 
 
 def summary_table(s: Summary, columns: tuple[Column, ...] = DEFAULT_COLUMNS, depth: int | None = None) -> Table:
-    table = Table(title=f"{s.model_name} — input {'/'.join('x'.join(map(str, x)) for x in s.input_sizes)}, {s.mode} mode",
+    table = Table(title=f"{s.model_name} — input {'/'.join(units.shape([x]) for x in s.input_sizes)}, {s.mode} mode",
                   title_justify="left", show_lines=False, pad_edge=False)
     columns = present(columns, s.layers)
     for col in columns:

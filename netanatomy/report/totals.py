@@ -16,7 +16,8 @@ def total_lines(s: Summary) -> list[tuple[str, str]]:
         *_per_token(s),
         ("Convention", MAC_CONVENTION),
         ("Not counted", ", ".join(f"{op} x{n}" for op, n in t.uncounted_ops.items()) or "none"),
-        ("Input", f"{units.shape(s.input_sizes)} {'/'.join(s.input_dtypes)} = {units.nbytes(t.input_bytes)}"),
+        ("Input", f"{', '.join(f'{units.shape([x])} {d}' for x, d in zip(s.input_sizes, s.input_dtypes))} "
+                  f"= {units.nbytes(t.input_bytes)}"),
         ("Parameter memory", f"{units.nbytes(t.param_bytes)} ({s.dtype}); buffers {units.nbytes(t.buffer_bytes)}"),
         ("Forward activations", f"{units.nbytes(t.forward_activation_bytes)} (every tensor the forward pass allocates)"),
         ("Saved for backward", f"{units.nbytes(t.saved_bytes)} (what autograd keeps, {s.mode} mode)"),
@@ -34,4 +35,5 @@ def _per_token(s: Summary) -> list[tuple[str, str]]:
     positions = 1
     for d in s.input_sizes[0]:
         positions *= d
-    return [("MACs per character", f"{units.count(s.totals.macs // positions)} ({units.si(s.totals.macs / positions)})")]
+    unit = "token" if s.model_name.startswith("transformers:") else "character"
+    return [(f"MACs per {unit}", f"{units.count(s.totals.macs // positions)} ({units.si(s.totals.macs / positions)})")]
