@@ -116,7 +116,10 @@ def receptive_payload(s: Summary) -> dict[str, Any] | None:
         default = default_layer(fields).name
     except Exception:  # no local field anywhere (a flat input)
         return None
-    refs = {c.path: c.output_refs[0] for c in graph.calls if c.output_refs}
+    refs: dict[str, Any] = {}
+    for c in graph.calls:  # a module called twice (a block's shared ReLU): its first call, as the engine
+        if c.output_refs:
+            refs.setdefault(c.path, c.output_refs[0])
     layers = []
     for lf in fields:
         f = lf.field
