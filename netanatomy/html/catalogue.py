@@ -22,6 +22,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "report.mode": {"en": "mode", "ko": "모드"},
     "report.params": {"en": "Parameters", "ko": "파라미터 (parameters)"},
     "report.trainable": {"en": "trainable", "ko": "학습 가능"},
+    "report.trainable_row": {"en": "Trainable", "ko": "학습 가능 파라미터"},
     "report.macs": {"en": "MACs", "ko": "곱셈-누산 (MACs)"},
     "report.flops": {"en": "FLOPs = 2 × MACs", "ko": "FLOPs = 2 × MACs"},
     "report.convention": {"en": "Convention", "ko": "세는 방식 (convention)"},

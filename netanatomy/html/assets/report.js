@@ -103,7 +103,7 @@
     D.models.forEach(function (m) { head.appendChild(el("th", { text: m.name })); });
     var body = el("tbody");
     compareRows().forEach(function (row) {
-      var tr = el("tr", { "data-row": row[1] }, el("td", {}, row[0] === "trainable" ? L("trainable") : L(row[0] === "flops" ? "flops" : row[0])));
+      var tr = el("tr", { "data-row": row[1] }, el("td", {}, L(row[0] === "trainable" ? "trainable_row" : row[0])));
       if (row[0] === "train_mem") tr.firstChild.appendChild(document.createTextNode(" (" + D.models[0].optimizer + ")"));
       D.models.forEach(function (m) { var v = row[2](m); tr.appendChild(el("td", { class: "num", "data-model": m.name, "data-value": v, text: row[3](v) })); });
       body.appendChild(tr);
@@ -119,7 +119,12 @@
     });
     app.appendChild(tabs);
   }
-  function logTicks(lo, hi) { var out = []; for (var e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) out.push(Math.pow(10, e)); return out; }
+  function logTicks(lo, hi) {
+    // 1, 2, 5 per decade when the range is under two decades, else the decades only
+    var steps = Math.log10(hi / lo) < 2 ? [1, 2, 5] : [1], out = [];
+    for (var e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) steps.forEach(function (s) { out.push(s * Math.pow(10, e)); });
+    return out;
+  }
   function scatter() {
     var W = 720, H = 360, ml = 70, mr = 30, mt = 14, mb = 44;
     var svg = sv("svg", { class: "chart", id: "scatter", viewBox: "0 0 " + W + " " + H, width: "100%", style: "max-width:" + W + "px" });
@@ -354,13 +359,15 @@
     right.appendChild(el("div", { class: "panel", id: "rf-panel" }, el("div", { id: "rf-text" }), el("div", { id: "rf-pics", style: "display:flex;gap:10px;flex-wrap:wrap" })));
   }
   function rfChart(rf) {
-    // The trunk: leaf layers in the order they finish, keeping those whose field is at least the
-    // largest so far (a shortcut's 1x1 convolution or an Inception branch runs beside the trunk).
+    // The trunk: leaf layers in the order they finish, keeping those whose field and jump are at
+    // least the largest so far (a shortcut's 1x1 convolution or an Inception branch runs beside it).
     var leaves = rf.layers.filter(function (l) { return l.size; })
       .filter(function (l) { return !rf.layers.some(function (o) { return o.name.indexOf(l.name + ".") === 0; }); })
       .sort(function (a, b) { return a.order - b.order; });
-    var pts = [], best = 0;
-    leaves.forEach(function (l) { if (l.size[0] >= best) { pts.push(l); best = l.size[0]; } });
+    var pts = [], best = 0, bestJump = 0;
+    leaves.forEach(function (l) {
+      if (l.size[0] >= best && l.jump[0] >= bestJump) { pts.push(l); best = l.size[0]; bestJump = l.jump[0]; }
+    });
     var W = 640, H = 220, ml = 46, mr = 12, mt = 10, mb = 30;
     var svg = sv("svg", { class: "chart", id: "rf-chart", viewBox: "0 0 " + W + " " + H, width: "100%" });
     if (!pts.length) return svg;
