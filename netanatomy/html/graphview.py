@@ -47,10 +47,26 @@ def _kind(label: str) -> str:
 class GraphView:
     """One fold depth of the graph: nodes (key -> row name, label, kind) and labelled edges."""
 
+    #: Edge counts above which dot's iterations are capped (see :func:`dot_svg`).
+    BIG_EDGES = 300
+    DENSE_RATIO = 3
+
     depth: int | None
     nodes: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     edges: dict[tuple[str, str], str] = field(default_factory=dict)
     clusters: dict[str, list[str]] = field(default_factory=dict)  # container path -> node keys
+
+    @property
+    def big(self) -> bool:
+        return len(self.edges) > self.BIG_EDGES
+
+    @property
+    def dense(self) -> bool:
+        return self.big and len(self.edges) > self.DENSE_RATIO * len(self.nodes)
+
+    def svg(self) -> str:
+        """The view laid out by dot."""
+        return dot_svg(self.dot_source(), big=self.big, dense=self.dense)
 
     def dot_source(self) -> str:
         """The graph in the DOT language, top to bottom, containers as nested clusters."""
@@ -171,12 +187,13 @@ def _into_cluster(view: GraphView, path: str, key: str, depth: int | None) -> No
             view.clusters.setdefault(anc, [])
 
 
-def dot_svg(source: str, big: bool = False, timeout: float = 120.0) -> str:
+def dot_svg(source: str, big: bool = False, dense: bool = False, timeout: float = 120.0) -> str:
     """Lay out DOT ``source`` with Graphviz's ``dot`` and return the SVG element (no XML prologue).
 
     ``big``: cap dot's network-simplex and crossing-minimisation iterations (``nslimit``,
     ``mclimit``): DenseNet's dense connections otherwise take seconds for a layout that is
-    hardly better.
+    hardly better. ``dense`` (many more edges than nodes): straight edges, because routing
+    splines around hundreds of long edges is most of the time and the picture is a mesh anyway.
 
     Raises:
         UserError: ``dot`` is not installed.
@@ -184,7 +201,9 @@ def dot_svg(source: str, big: bool = False, timeout: float = 120.0) -> str:
     exe = shutil.which("dot")
     if exe is None:
         raise UserError(INSTALL_HINT)
-    limits = ["-Gnslimit=0.2", "-Gnslimit1=0.2", "-Gmclimit=0.1"] if big else []
+    limits = ["-Gnslimit=0.2", "-Gnslimit1=0.2", "-Gmclimit=0.1"] if big or dense else []
+    if dense:
+        limits.append("-Gsplines=line")
     done = subprocess.run([exe, "-Tsvg", *limits], input=source.encode(), capture_output=True, timeout=timeout, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"dot failed: {done.stderr.decode(errors='replace').strip()[:300]}")

@@ -20,7 +20,7 @@ from torch import nn
 
 from netanatomy.analysis.records import Summary
 from netanatomy.analysis.summary import summary as analyse
-from netanatomy.html.graphview import build_view, dot_svg
+from netanatomy.html.graphview import build_view
 from netanatomy.html.photo import photo_data_uri, png_data_uri
 
 #: Memory figures that grow with the batch; everything else in ``totals`` does not.
@@ -96,7 +96,7 @@ def graph_views(s: Summary) -> list[dict[str, Any]]:
         seen.add(key)
         views.append(view)
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        svgs = list(pool.map(lambda v: dot_svg(v.dot_source(), big=len(v.edges) > 300), views))
+        svgs = list(pool.map(lambda v: v.svg(), views))
     return [{"depth": v.depth, "svg": svg, "rows": {k: row for k, (row, _, _) in v.nodes.items()}}
             for v, svg in zip(views, svgs)]
 
@@ -121,6 +121,7 @@ def receptive_payload(s: Summary) -> dict[str, Any] | None:
         if c.output_refs:
             refs.setdefault(c.path, c.output_refs[0])
     layers = []
+    reach_cache: dict[Any, Any] = {}
     for lf in fields:
         f = lf.field
         entry: dict[str, Any] = {"name": lf.name, "type": lf.type, "order": lf.end_node, "depth": lf.depth,
@@ -133,7 +134,7 @@ def receptive_payload(s: Summary) -> dict[str, Any] | None:
             entry.update(size=[_f(v) for v in f.size], jump=[_f(v) for v in f.jump], padding=[_f(v) for v in f.padding],
                          units=list(f.units), unit=list(unit),
                          box=[[_f(a), _f(b)] for a, b in f.box(unit)],  # type: ignore[misc]
-                         clipped_box=[[_f(a), _f(b)] for a, b in clipped_box(fmap, refs[lf.name], unit)],  # type: ignore[misc]
+                         clipped_box=[[_f(a), _f(b)] for a, b in clipped_box(fmap, refs[lf.name], unit, reach_cache)],  # type: ignore[misc]
                          clipping=[_f(c) for c in f.clipping()])
         layers.append(entry)
     return {"input": list(graph.inputs[0].shape[2:]), "default": default, "layers": layers,

@@ -606,4 +606,6 @@
   }
 
   render();
+  // When the page became interactive, in ms since navigation (read by bench/report_size_time.py).
+  window.netanatomyReady = performance.now();
 })();
