@@ -34,7 +34,7 @@ from netanatomy.report.columns import COLUMNS, Column
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 MODELS = ("vgg16", "resnet50", "googlenet")
-COMPARED = ("resnet56", "nin")
+COMPARED = ("vgg16", "resnet50")
 BUDGET = "4 GiB"
 
 
@@ -332,3 +332,15 @@ def test_training_run_page(browser: Any, tmp_path: Path) -> None:
     assert browser.find_element("css selector", "h2").text == MESSAGES["report.curves"]["ko"]
     browser.find_element("id", "lang-en").click()
     save_screenshot(browser, "run", 1000)
+
+
+def test_a_container_row_selects_its_cluster_and_back(browser: Any, pages: dict) -> None:
+    load(browser, pages["resnet50"][0])  # folded at depth 2: layer2's blocks are drawn inside a box
+    tr = browser.find_element("css selector", "#layer-table tr[data-name='layer2']")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", tr)
+    tr.click()
+    assert [g.get_attribute("id") for g in browser.find_elements("css selector", "#graph g.sel")] == ["klayer2"]
+    label = browser.find_element("css selector", "#graph g#klayer3 > text")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", label)
+    label.click()
+    assert [tr.get_attribute("data-name") for tr in browser.find_elements("css selector", "#layer-table tr.sel")] == ["layer3"]

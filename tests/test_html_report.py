@@ -253,3 +253,31 @@ def test_char_and_experiment_run_pages(tmp_path: Path) -> None:
     r = page_document(tmp_path / "exp.html")["run"]
     assert r["kind"] == "experiment" and r["experiments"][0]["name"] == "bottleneck"
     assert "854,196,224" in r["experiments"][0]["html"] and r["experiments"][0]["figures"][0].startswith("data:image/png")
+
+
+def test_erf_heatmap_is_embedded_at_the_input_size(tmp_path: Path) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    from netanatomy.receptive.engine import receptive_field
+
+    assert main(["report", "conv3-8*4", "--input", "1x3x21x21", "--erf", "-o", str(tmp_path / "e.html")]) == 0
+    m = page_document(tmp_path / "e.html")["models"][0]
+    erf = m["erf"]
+    assert erf["layer"] == m["rf"]["default"] == "3"  # the fourth convolution
+    img = Image.open(io.BytesIO(base64.b64decode(erf["png"].split(",", 1)[1])))
+    assert img.size == (21, 21)
+    # The centre unit of a 21x21 map of stride-1 'same' convs is centred on input pixel (10, 10),
+    # and its theoretical field is 1 + 4·2 = 9 pixels; the ERF's 95% radius lies within it
+    # (Luo et al. 2016: the effective field is a fraction of the theoretical one).
+    assert erf["centre"] == [10.0, 10.0]
+    r = receptive_field(_spec_model(), (1, 3, 21, 21))
+    assert float(r.size[0]) == 9 and 0 < erf["radius_95"] <= 4.5
+
+
+def _spec_model():
+    from netanatomy.analysis.loading import resolve_model
+
+    return resolve_model("conv3-8*4", [(1, 3, 21, 21)], {}).model

@@ -51,6 +51,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "report.rf": {"en": "Receptive fields", "ko": "수용 영역 (receptive fields)"},
     "report.rf_chart": {"en": "Field size r and jump j (effective stride) through the layers; dashed lines: the jump changes (a new stage)",
                         "ko": "층을 따라가며 본 수용 영역 크기 r과 점프 j (jump, 유효 보폭). 점선은 점프가 바뀌는 곳(새 단계)입니다"},
+    "report.rf_axis": {"en": "layers, input → output (log scale)", "ko": "층: 입력 → 출력 (로그 눈금)"},
     "report.rf_box": {"en": "Field of the centre unit of the selected layer on a photograph at the input size",
                       "ko": "선택한 층의 가운데 유닛이 보는 영역을 입력 크기의 사진 위에 그렸습니다"},
     "report.rf_clip_note": {"en": "hatched: part of the field outside the input (padding); solid: what the unit really sees",

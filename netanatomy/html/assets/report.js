@@ -311,9 +311,13 @@
     box.innerHTML = view.svg;
     box.addEventListener("click", function (ev) {
       var g = ev.target.closest ? ev.target.closest("g.node") : null;
-      if (!g) return;
-      var row = view.rows[g.id];
-      if (row) select(row, true);
+      if (g) { if (view.rows[g.id]) select(view.rows[g.id], true); return; }
+      var c = ev.target.closest ? ev.target.closest("g.cluster") : null;
+      var title = c ? c.querySelector("title") : null;
+      if (title && title.textContent.indexOf("cluster_") === 0) {
+        var label = c.querySelector("text");
+        if (label) select(label.textContent, true);  // the container's path is its label
+      }
     });
     return box;
   }
@@ -332,9 +336,14 @@
     document.querySelectorAll("#layer-table tr.sel").forEach(function (tr) { tr.classList.remove("sel"); });
     var tr = document.querySelector('#layer-table tr[data-name="' + CSS.escape(name) + '"]');
     if (tr) { tr.classList.add("sel"); if (scroll) scrollInto(document.getElementById("table-box"), tr); }
-    document.querySelectorAll("#graph g.node.sel").forEach(function (g) { g.classList.remove("sel"); });
-    var key = nodeFor(name), g = key ? document.getElementById(key) : null;
+    document.querySelectorAll("#graph g.sel").forEach(function (g) { g.classList.remove("sel"); });
+    // A drawn container (its children shown) is a cluster box; otherwise the node, or its drawn ancestor.
+    var cluster = document.getElementById("k" + name.replace(/[^A-Za-z0-9_]/g, "_"));
+    var key = cluster ? null : nodeFor(name), g = cluster || (key ? document.getElementById(key) : null);
     if (g) { g.classList.add("sel"); if (scroll) scrollGraph(g); }
+    document.querySelectorAll("#rf-chart circle.sel").forEach(function (c) { c.classList.remove("sel"); });
+    var dot = document.querySelector('#rf-chart circle[data-name="' + CSS.escape(name) + '"]');
+    if (dot) dot.classList.add("sel");
     drawBox();
   }
   function scrollInto(box, row) {
@@ -396,7 +405,7 @@
       c.addEventListener("click", function () { select(p.name, true); });
       svg.appendChild(c);
     });
-    svg.appendChild(sv("text", { x: (W + ml) / 2, y: H - 8, "text-anchor": "middle", text: "\u2192 " + t("col_layer") + " (log\u2082 r, j)" }));
+    svg.appendChild(sv("text", { x: (W + ml) / 2, y: H - 8, "text-anchor": "middle", text: t("rf_axis") }));
     return svg;
   }
   function rfFor(name) {
