@@ -344,3 +344,15 @@ def test_a_container_row_selects_its_cluster_and_back(browser: Any, pages: dict)
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", label)
     label.click()
     assert [tr.get_attribute("data-name") for tr in browser.find_elements("css selector", "#layer-table tr.sel")] == ["layer3"]
+
+
+def test_a_sequence_model_page_has_no_receptive_fields(browser: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "char_lstm", "-o", str(tmp_path / "lstm.html")]) == 0
+    capsys.readouterr()
+    assert main(["summary", "char_lstm", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    load(browser, tmp_path / "lstm.html")
+    assert console_messages(browser) == []
+    assert int(browser.find_element("id", "card-params").get_attribute("data-value")) == data["totals"]["params"]
+    assert browser.find_elements("id", "card-rf") == [] and browser.find_elements("id", "rf-box") == []
+    assert browser.find_element("css selector", "[data-k='rf_not_spatial']").text == MESSAGES["report.rf_not_spatial"]["en"]

@@ -58,6 +58,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                             "ko": "빗금: 입력 밖으로 나간 부분(패딩), 실선: 유닛이 실제로 보는 부분"},
     "report.rf_none": {"en": "this layer has no local field (global, or not spatial)",
                        "ko": "이 층에는 국소 수용 영역이 없습니다 (전역이거나 공간 축이 없습니다)"},
+    "report.rf_not_spatial": {"en": "The input has no spatial axes: receptive fields apply to convolutional models.",
+                               "ko": "입력에 공간 축이 없어서 수용 영역은 다루지 않습니다 (합성곱 모델에만 해당합니다)."},
     "report.selected": {"en": "Selected layer", "ko": "선택한 층"},
     "report.unit": {"en": "unit", "ko": "유닛"},
     "report.erf": {"en": "Effective receptive field (Luo et al. 2016): mean |∂unit/∂pixel| over random inputs",

@@ -196,7 +196,7 @@
       card("card-saved", "saved", nbytes(T.saved_bytes), T.saved_bytes, s.mode),
       card("card-train", "train_mem", nbytes(tm.total), tm.total, t("at_batch") + " " + m.batch + ", " + m.optimizer),
       card("card-dtype", "dtype_opt", s.dtype + " · " + m.optimizer, null),
-      card("card-rf", "rf_last", lastRF ? lastRF.short : "\u2014", lastRF ? lastRF.short : null, lastRF ? lastRF.name : ""));
+      lastRF ? card("card-rf", "rf_last", lastRF.short, lastRF.short, lastRF.name) : null);
     sec.appendChild(cards);
     sec.appendChild(el("div", { class: "hint" }, L("convention"), ": " + s.convention));
     renderWarnings(sec, m);
@@ -218,7 +218,7 @@
     left.appendChild(graphBox(m, depth));
     grid.appendChild(left);
     var right = el("div", {}, el("h2", {}, L("rf")));
-    if (rf) renderRF(right, m); else right.appendChild(el("p", { class: "muted" }, L("rf_none")));
+    if (rf) renderRF(right, m); else right.appendChild(el("p", { class: "muted" }, L("rf_not_spatial")));
     right.appendChild(el("h2", {}, L("memory")));
     renderMemory(right, m);
     grid.appendChild(right);
