@@ -281,3 +281,12 @@ def _spec_model():
     from netanatomy.analysis.loading import resolve_model
 
     return resolve_model("conv3-8*4", [(1, 3, 21, 21)], {}).model
+
+
+def test_embedded_json_cannot_close_its_script_element() -> None:
+    from netanatomy.html.page import json_for_script
+
+    data = {"name": "</script><script>alert(1)</script><!-- x", "svg": "<svg><g></g></svg>", "ko": "수용 영역"}
+    text = json_for_script(data)
+    assert "</" not in text and "<!--" not in text
+    assert json.loads(text) == data  # the same document (JSON.parse reads the same grammar)

@@ -26,7 +26,8 @@ def _asset(name: str) -> str:
 
 def json_for_script(data: Any) -> str:
     """JSON that is safe inside a ``<script>`` element: ``</`` cannot close it."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/").replace("<!--", "<\\!--")
+    # "<" only occurs inside JSON strings, where "<\/" and "\u003c!--" mean "</" and "<!--".
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/").replace("<!--", "\\u003c!--")
 
 
 def render(kind: str, title: str, data: dict[str, Any], lang: str = "en") -> str:
