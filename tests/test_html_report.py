@@ -127,13 +127,21 @@ def test_photo_is_at_the_input_size() -> None:
 
     import numpy as np
     from PIL import Image
+    from sklearn.datasets import load_sample_image
 
     from netanatomy.html.photo import photo_data_uri
 
     uri = photo_data_uri(100, 160, "flower.jpg")
     img = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
     assert img.format == "JPEG" and img.size == (160, 100)
-    assert np.asarray(img).std() > 10  # a photograph, not a blank
+    # Oracle: scikit-learn's own loader, centre-cropped (427x640 -> 400x640 at 10:16) and resized
+    # the same way; JPEG costs a few grey levels on average.
+    ref = Image.fromarray(load_sample_image("flower.jpg")).crop((0, 13, 640, 413)).resize((160, 100), Image.Resampling.LANCZOS)
+    def mean_diff(a: Image.Image) -> float:
+        return float(np.abs(np.asarray(img, dtype=float) - np.asarray(a, dtype=float)).mean())
+
+    assert mean_diff(ref) < 6
+    assert mean_diff(ref.transpose(Image.Transpose.FLIP_LEFT_RIGHT)) > 3 * mean_diff(ref)  # the check can tell
 
 
 class _Refs(html.parser.HTMLParser):

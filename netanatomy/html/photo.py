@@ -9,7 +9,11 @@ field box in input coordinates lands on the right pixels) and embedded as a smal
 from __future__ import annotations
 
 import base64
+import importlib.util
 import io
+from pathlib import Path
+
+from netanatomy.errors import UserError
 
 PHOTOS = ("china.jpg", "flower.jpg")
 
@@ -17,10 +21,8 @@ PHOTOS = ("china.jpg", "flower.jpg")
 def photo_data_uri(height: int, width: int, name: str = "china.jpg", quality: int = 80) -> str:
     """The photograph ``name`` cropped and resized to ``height`` x ``width``, as a JPEG data URI."""
     from PIL import Image
-    from sklearn.datasets import load_sample_image
 
-    arr = load_sample_image(name)
-    img = Image.fromarray(arr)
+    img = Image.open(_sample_image_path(name)).convert("RGB")
     src_w, src_h = img.size
     # Centre crop to the target aspect ratio, then resize (no distortion).
     target = width / height
@@ -34,6 +36,20 @@ def photo_data_uri(height: int, width: int, name: str = "china.jpg", quality: in
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=quality, optimize=True)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _sample_image_path(name: str) -> Path:
+    """Where scikit-learn keeps ``name`` (what ``sklearn.datasets.load_sample_image`` reads),
+    found without importing scikit-learn, which takes a second."""
+    if name not in PHOTOS:
+        raise UserError(f"unknown photograph {name!r}; choose {' or '.join(PHOTOS)}")
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or spec.origin is None:
+        raise UserError("scikit-learn is not installed; it ships the photographs (pip install scikit-learn)")
+    path = Path(spec.origin).parent / "datasets" / "images" / name
+    if not path.exists():
+        raise UserError(f"scikit-learn's sample photograph {path} is missing; reinstall scikit-learn")
+    return path
 
 
 def png_data_uri(data: bytes) -> str:
