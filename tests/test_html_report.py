@@ -199,6 +199,20 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capture
     assert err.count("\n") == 1 and "resnet20" in err
     assert main(["report", str(tmp_path), "-o", str(tmp_path / "x.html")]) == 2
     assert "no netanatomy run" in capsys.readouterr().err
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "ckpt.pt").write_bytes(b"not a checkpoint")
+    assert main(["report", str(foreign), "-o", str(tmp_path / "x.html")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    (foreign / "ckpt.pt").unlink()
+    (foreign / "notes.md").write_text("# notes\n")
+    (foreign / "notes.png").write_bytes(b"\x89PNG")
+    (foreign / "metrics.jsonl").write_text("{not json\n")
+    assert main(["report", str(foreign), "-o", str(tmp_path / "x.html")]) == 2
+    assert "cannot read the metrics" in capsys.readouterr().err
+    for p in foreign.iterdir():
+        p.unlink()
+    foreign.rmdir()
     # Without Graphviz: one line saying how to install it, and the old page left as it was.
     (tmp_path / "old.html").write_text("old")
     monkeypatch.setattr("netanatomy.html.graphview.shutil.which", lambda name: None)

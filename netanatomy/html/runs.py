@@ -64,7 +64,9 @@ def _number(text: str | None) -> Any:
 
 def detect(run_dir: Path) -> str:
     """``classifier``, ``char`` or ``experiment``."""
-    if (run_dir / "ckpt.pt").exists():
+    from netanatomy.charlm.checkpoint import CHECKPOINT_NAME
+
+    if (run_dir / CHECKPOINT_NAME).exists():
         return "char"
     if (run_dir / "best.pt").exists() or (run_dir / "last.pt").exists():
         return "classifier"
