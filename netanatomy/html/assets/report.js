@@ -447,11 +447,11 @@
     // The photo itself is framed, so the input's edge is visible against the overflow.
     svg.appendChild(sv("rect", { x: 0, y: 0, width: W, height: H, fill: "none", stroke: "var(--fg)", "stroke-width": Math.max(W / 200, 0.3) }));
     pics.appendChild(svg);
-    if (m.erf && m.erf.layer === state.sel) {
+    if (m.erf) {  // computed for one layer (the last with a local field): shown beside any selection
       var e = sv("svg", { id: "erf", viewBox: "0 0 " + W + " " + H, width: 300 * W / Math.max(W, H) });
       e.appendChild(sv("image", { href: m.erf.png, x: 0, y: 0, width: W, height: H, preserveAspectRatio: "none" }));
       e.appendChild(sv("circle", { cx: m.erf.centre[1] + 0.5, cy: m.erf.centre[0] + 0.5, r: m.erf.radius_95, fill: "none", stroke: "#fff", "stroke-width": Math.max(W / 150, 0.4) }));
-      pics.appendChild(el("div", {}, e, el("div", { class: "hint" }, L("erf"), " \u2014 95%: r = " + m.erf.radius_95.toFixed(1) + " px")));
+      pics.appendChild(el("div", { style: "max-width:300px" }, e, el("div", { class: "hint" }, L("erf"), " \u2014 " + m.erf.layer + ", " + t("unit") + " (" + m.erf.unit.join(", ") + "); 95%: r = " + m.erf.radius_95.toFixed(1) + " px")));
     }
   }
 
