@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 extras=""
 if [ "${1:-}" = "--test" ]; then extras="[test]"; fi
+# Graphviz for `netanatomy report` (the analyzer works without it, so only a warning here).
+bash scripts/system-packages.sh || echo "warning: without Graphviz's dot, netanatomy report cannot draw graphs" >&2
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 stamp=".venv/.netanatomy-installed${extras}"
 want=$(cat pyproject.toml requirements/torch-cpu.txt | sha256sum | cut -d' ' -f1)

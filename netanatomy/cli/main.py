@@ -32,6 +32,7 @@ GROUPS: tuple[str, ...] = (
     "netanatomy.cli.data",  # data shakespeare
     "netanatomy.cli.train",  # train, predict
     "netanatomy.cli.experiment",  # experiment NAME
+    "netanatomy.cli.report",  # report (HTML pages)
 )
 
 

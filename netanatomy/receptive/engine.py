@@ -269,33 +269,60 @@ class ReceptiveFieldResult:
         return describe(self.layer, self.field)
 
 
-def clipped_box(fmap: FieldMap, ref: TensorRef, unit: tuple[int, ...]) -> tuple[tuple[Fraction, Fraction] | None, ...]:
+def clipped_box(fmap: FieldMap, ref: TensorRef, unit: tuple[int, ...],
+                cache: dict[tuple[int, int], tuple[tuple[Fraction, Fraction] | None, ...]] | None = None,
+                ) -> tuple[tuple[Fraction, Fraction] | None, ...]:
     """The box of ``unit`` clipped to what the input really lets it see.
 
     Intersecting the theoretical box with the input is not enough: a layer may never look at the
     last pixels (SqueezeNet's 7x7 stride-2 conv1 skips pixel 31 of a 32-pixel input). So the box
     is also intersected with the *reach* of every tensor on the path that sets the field, i.e. the
     input pixels that any of that tensor's units sees: [start, start + (m-1)·j + r - 1] for m units.
+
+    ``cache``: a dict shared between calls on the same ``fmap`` (e.g. every layer of a model),
+    so that the paths' common parts are walked once.
     """
     info = fmap.info(ref)
-    n_in = info.input_size
-    boxes: list[list[Fraction] | None] = []
-    for box, n in zip(info.box(unit), n_in):
-        boxes.append(None if box is None else [max(box[0], Fraction(0)), min(box[1], Fraction(n - 1))])
+    reach = path_reach(fmap, ref, {} if cache is None else cache)
+    out: list[tuple[Fraction, Fraction] | None] = []
+    for box, n, lim in zip(info.box(unit), info.input_size, reach):
+        if box is None:
+            out.append(None)
+            continue
+        lo, hi = max(box[0], Fraction(0)), min(box[1], Fraction(n - 1))
+        if lim is not None:
+            lo, hi = max(lo, lim[0]), min(hi, lim[1])
+        out.append((lo, hi))
+    return tuple(out)
+
+
+def path_reach(fmap: FieldMap, ref: TensorRef,
+               cache: dict[tuple[int, int], tuple[tuple[Fraction, Fraction] | None, ...]],
+               ) -> tuple[tuple[Fraction, Fraction] | None, ...]:
+    """Per input axis, the intersection of the reaches of the tensors on the path that sets the
+    field of ``ref`` (None: unconstrained); see :func:`clipped_box`."""
+    chain: list[TensorRef] = []
     cur: TensorRef | None = ref
-    while cur is not None and cur.producer >= 0:
-        f = fmap.lookup(cur)
+    while cur is not None and cur.producer >= 0 and (cur.producer, cur.output) not in cache:
+        chain.append(cur)
+        step = fmap.steps.get(cur.producer)
+        cur = step.source if step is not None else None
+    known: tuple[tuple[Fraction, Fraction] | None, ...] = (
+        cache[(cur.producer, cur.output)] if cur is not None and cur.producer >= 0 else (None,) * fmap.n_axes)
+    for r in reversed(chain):  # from the input side forward, each tensor narrowing the reach
+        lims: list[tuple[Fraction, Fraction] | None] = list(known)
+        f = fmap.lookup(r)
         if isinstance(f, TensorField):
             for d, a in enumerate(f.dims):
                 af = f.axes[a] if a is not None else None
-                lims = boxes[a] if a is not None else None
-                if af is None or af.size is None or lims is None or not af.exact:
+                if a is None or af is None or af.size is None or not af.exact:
                     continue
-                reach_hi = af.start + (cur.shape[d] - 1) * af.jump + af.size - 1
-                lims[0], lims[1] = max(lims[0], af.start), min(lims[1], reach_hi)
-        step = fmap.steps.get(cur.producer)
-        cur = step.source if step is not None else None
-    return tuple(None if b is None else (b[0], b[1]) for b in boxes)
+                hi = af.start + (r.shape[d] - 1) * af.jump + af.size - 1
+                old = lims[a]
+                lims[a] = (af.start, hi) if old is None else (max(old[0], af.start), min(old[1], hi))
+        known = tuple(lims)
+        cache[(r.producer, r.output)] = known
+    return known
 
 
 def describe(layer: str, f: FieldInfo) -> str:
