@@ -109,7 +109,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "report.bits_per_char": {"en": "bits/char", "ko": "비트/문자"},
     "report.samples_over_training": {"en": "Samples during training (same seed and prime at each evaluation)",
                                      "ko": "학습 중 샘플 (평가 때마다 같은 시드와 시작 문자열)"},
-    "report.step": {"en": "step", "ko": "스텝"},
     "report.config": {"en": "Configuration", "ko": "설정"},
     "report.hidden": {"en": "hidden state size", "ko": "은닉 상태 (hidden state) 크기"},
 }
