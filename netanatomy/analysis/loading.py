@@ -99,9 +99,9 @@ def resolve_model(
 
 
 def _build(make: Any, name: str, device: str | torch.device) -> nn.Module:
-    from netanatomy.capture.lazy_torch import light_torch
+    from netanatomy.capture.meta_init import skip_init_on_meta
 
-    with torch.device(device), light_torch():
+    with torch.device(device), skip_init_on_meta():
         try:
             model = make()
         except UserError:

@@ -26,8 +26,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten, tree_map
 
 from netanatomy.capture.graph import (
     CONSTANT,
@@ -39,8 +37,16 @@ from netanatomy.capture.graph import (
     TensorInfo,
     TensorRef,
 )
-from netanatomy.capture.lazy_torch import light_torch
 from netanatomy.capture.macs import op_macs
+from netanatomy.capture.torch_private import (
+    LOCAL_SCALAR_DENSE,
+    TorchDispatchMode,
+    dynamo_stand_in,
+    module_tensor_tables,
+    storage_key,
+    tree_flatten,
+    tree_map,
+)
 from netanatomy.errors import UserError
 
 _BATCH_NORM = torch.ops.aten.native_batch_norm.default
@@ -52,10 +58,6 @@ class DataDependentError(RuntimeError):
 
 _VALUE_ERRORS = ("cannot be called on meta tensors", "data-dependent", "Cannot copy out of meta tensor",
                  "value cannot be converted", "item()")
-
-
-def _storage_key(t: torch.Tensor) -> int:
-    return int(t.untyped_storage()._cdata)
 
 
 class _Recorder(TorchDispatchMode):
@@ -75,7 +77,7 @@ class _Recorder(TorchDispatchMode):
     def register(self, t: torch.Tensor, producer: int, index: int, name: str = "") -> None:
         self.producer[id(t)] = (producer, index, name)
         self._alive.append(t)
-        self.seen_storages.add(_storage_key(t))
+        self.seen_storages.add(storage_key(t))
 
     def _to_meta(self, a: Any) -> Any:
         if isinstance(a, torch.Tensor) and a.device.type != "meta" and a.dim() > 0:
@@ -99,7 +101,7 @@ class _Recorder(TorchDispatchMode):
         kwargs = kwargs or {}
         if func.namespace == "prim":  # device/layout queries from autograd, not computation
             return func(*args, **kwargs)
-        if func is torch.ops.aten._local_scalar_dense.default:
+        if func is LOCAL_SCALAR_DENSE:
             raise DataDependentError("the forward reads a tensor's value (.item(), bool(), int())")
         args, kwargs = tree_map(self._to_meta, (tuple(args), dict(kwargs)))
         out = func(*args, **kwargs)
@@ -122,7 +124,7 @@ class _Recorder(TorchDispatchMode):
         node.macs, node.counted = (macs or 0), macs is not None
         flat_out, _ = tree_flatten(out)
         for k, t in enumerate(x for x in flat_out if isinstance(x, torch.Tensor)):
-            allocated = _storage_key(t) not in self.seen_storages
+            allocated = storage_key(t) not in self.seen_storages
             node.outputs.append(TensorInfo(tuple(t.shape), t.dtype, t.numel() * t.element_size(), allocated))
             self.register(t, node.index, k)
         self.nodes.append(node)
@@ -153,7 +155,7 @@ def _meta_state(model: nn.Module, cast: Any, recorder: _Recorder, param_storages
     shapes: dict[str, tuple[int, ...]] = {}
     try:
         for prefix, module in model.named_modules(remove_duplicate=False):
-            for table in (module._parameters, module._buffers):
+            for table in module_tensor_tables(module):
                 for key, t in list(table.items()):
                     if t is None:
                         continue
@@ -164,7 +166,7 @@ def _meta_state(model: nn.Module, cast: Any, recorder: _Recorder, param_storages
                             meta = nn.Parameter(meta, requires_grad=t.requires_grad)
                         stand_ins[id(t)] = meta
                         recorder.register(meta, PARAMETER, 0, names.get(id(t), f"{prefix}.{key}".lstrip(".")))
-                        param_storages.add(_storage_key(meta))
+                        param_storages.add(storage_key(meta))
                         shapes[names.get(id(t), key)] = tuple(t.shape)
                     originals.append((table, key, t))
                     table[key] = meta
@@ -234,7 +236,7 @@ def capture(
         call.output_refs = [recorder.ref(t) for t in flat if isinstance(t, torch.Tensor)]
 
     def pack(t: torch.Tensor) -> torch.Tensor:
-        key = _storage_key(t)
+        key = storage_key(t)
         if key not in param_storages and key not in saved_storages:
             saved_storages.add(key)
             owner = module_stack[-1]
@@ -246,7 +248,7 @@ def capture(
             handles.append(module.register_forward_pre_hook(pre_hook))
             handles.append(module.register_forward_hook(post_hook))
         model.train(training)
-        with light_torch(), _meta_state(model, cast, recorder, param_storages) as param_shapes:
+        with dynamo_stand_in(), _meta_state(model, cast, recorder, param_storages) as param_shapes:
             inputs = []
             for i, (size, dt) in enumerate(zip(input_sizes, dtypes)):
                 in_dtype = dtype if (dtype is not None and dt.is_floating_point) else dt
