@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Set up .venv with netanatomy and all it needs (add --test for the test tools).
+# Set up .venv with netanatomy and every extra ([all]; add --test for the test tools).
 # Idempotent: a second run with nothing changed returns in a fraction of a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
-extras=""
-if [ "${1:-}" = "--test" ]; then extras="[test]"; fi
+extras="[all]"
+if [ "${1:-}" = "--test" ]; then extras="[all,test]"; fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 stamp=".venv/.netanatomy-installed${extras}"
 want=$(cat pyproject.toml requirements/torch-cpu.txt | sha256sum | cut -d' ' -f1)

@@ -34,7 +34,7 @@ def test_torch_dispatch_mode_sees_every_aten_op_below_autograd() -> None:
 
 def test_pytree_flattens_nested_containers_in_order_and_maps_leaves() -> None:
     a, b, c = torch.zeros(1), torch.zeros(2), torch.zeros(3)
-    flat, spec = tp.tree_flatten((a, [b, {"k": c}], 4))
+    flat, _ = tp.tree_flatten((a, [b, {"k": c}], 4))
     assert len(flat) == 4 and flat[0] is a and flat[1] is b and flat[2] is c and flat[3] == 4
     mapped = tp.tree_map(lambda t: t.numel() if isinstance(t, torch.Tensor) else t, (a, [b, {"k": c}], 4))
     assert mapped == (1, [2, {"k": 3}], 4)

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from netanatomy.analysis.spec import build_from_spec, looks_like_spec
+from netanatomy.capture.limits import check_input_sizes
 from netanatomy.errors import UserError
 
 DEFAULT_IMAGE_INPUT = (1, 3, 224, 224)
@@ -41,9 +42,11 @@ def parse_input_size(text: str) -> list[tuple[int, ...]]:
     """``"1x3x224x224"`` -> ``[(1, 3, 224, 224)]``; several inputs separated by commas."""
     sizes = []
     for part in text.split(","):
-        if not re.fullmatch(r"\s*\d+(x\d+)*\s*", part):
-            raise UserError(f"malformed input size {text!r}: write it as NxCxHxW, e.g. 1x3x224x224")
+        # at most 15 digits a dimension: int() of a 5,000-digit string would raise a ValueError
+        if not re.fullmatch(r"\s*\d{1,15}(x\d{1,15})*\s*", part):
+            raise UserError(f"malformed input size {text[:80]!r}: write it as NxCxHxW, e.g. 1x3x224x224")
         sizes.append(tuple(int(x) for x in part.strip().split("x")))
+    check_input_sizes(sizes)
     return sizes
 
 

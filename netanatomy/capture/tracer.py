@@ -37,6 +37,7 @@ from netanatomy.capture.graph import (
     TensorInfo,
     TensorRef,
 )
+from netanatomy.capture.limits import check_input_sizes
 from netanatomy.capture.macs import op_macs
 from netanatomy.capture.torch_private import (
     LOCAL_SCALAR_DENSE,
@@ -195,6 +196,7 @@ def capture(
         dtype: cast floating-point parameters, buffers and inputs to this dtype (memory figures
             for float16/bfloat16); ``None`` keeps each tensor's own dtype.
     """
+    check_input_sizes(input_sizes)
     dtypes = list(input_dtypes) if input_dtypes is not None else [torch.float32] * len(input_sizes)
     if len(dtypes) != len(input_sizes):
         raise ValueError("one dtype per input")

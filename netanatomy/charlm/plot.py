@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from netanatomy.atomic import savefig
+from netanatomy.errors import require_extra
 
 
 def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -29,7 +30,7 @@ def plot_curves(
     hlines: Sequence[tuple[str, float]] = (),
 ) -> None:
     """Plot ``(label, xs, ys)`` curves plus labelled horizontal reference lines into ``path``."""
-    import matplotlib
+    matplotlib = require_extra("train", module="matplotlib")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

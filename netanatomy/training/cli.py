@@ -145,7 +145,9 @@ def _config(args: argparse.Namespace, model: str, out: str) -> Any:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from netanatomy.errors import UserError
+    from netanatomy.errors import UserError, require_extra
+
+    require_extra("train", module="matplotlib")  # the run ends with plots: say so before it starts
     from netanatomy.training import checkpoint
     from netanatomy.training.trainer import TrainConfig, train
     from netanatomy.zoo.registry import get_model_info
@@ -194,7 +196,9 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _experiment(args: argparse.Namespace) -> int:
-    from netanatomy.errors import UserError
+    from netanatomy.errors import UserError, require_extra
+
+    require_extra("train", module="matplotlib")
 
     if args.name not in _EXPERIMENTS:
         import difflib

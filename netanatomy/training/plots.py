@@ -6,10 +6,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from netanatomy import atomic
+from netanatomy.errors import require_extra
 
 
 def plot_training_curves(history: Sequence[Mapping[str, float]], path: str | Path, title: str) -> None:
     """Loss and accuracy per epoch, training and validation, side by side."""
+    require_extra("train", module="matplotlib")
     from matplotlib.figure import Figure
 
     epochs = [h["epoch"] for h in history]
@@ -39,6 +41,7 @@ def plot_runs(
 
     Plain nets are drawn dashed and residual ones solid, the convention of He et al. 2016 Fig. 6.
     """
+    require_extra("train", module="matplotlib")
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(11, 4.2), layout="constrained")
