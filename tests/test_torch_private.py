@@ -128,11 +128,18 @@ def test_disable_dynamo_behaves_as_the_stand_in_relies_on() -> None:
     assert _run("from netanatomy.capture import torch_private as tp; print(tp.stand_in_problem())") == ["None"]
 
 
-def test_a_changed_disable_dynamo_is_detected() -> None:
-    # torch._disable_dynamo re-written to never ask torch._dynamo (as a release might do)
+@pytest.mark.parametrize("changed", [
+    "lambda fn=None, recursive=True: fn",  # never asks torch._dynamo
+    # asks on every call instead of caching on the function
+    "lambda fn=None, recursive=True: lambda *a: __import__('torch._dynamo').compiler and "
+    "sys.modules['torch._dynamo'].disable(fn, recursive)(*a)",
+    # asks for something else of torch._dynamo as well
+    "lambda fn=None, recursive=True: lambda *a: (sys.modules['torch._dynamo'].config, fn(*a))[1]",
+], ids=["no-import", "no-cache", "other-attribute"])
+def test_a_changed_disable_dynamo_is_detected(changed: str) -> None:
     code = (
-        "import torch\n"
-        "torch._disable_dynamo = lambda fn=None, recursive=True: fn\n"
+        "import sys, torch\n"
+        f"torch._disable_dynamo = {changed}\n"
         "from netanatomy.capture import torch_private as tp; print(tp.stand_in_problem() is not None)\n"
     )
     assert _run(code) == ["True"]

@@ -103,11 +103,9 @@ class _StandIn(types.ModuleType):
     def __init__(self) -> None:
         super().__init__(_DYNAMO, "netanatomy's stand-in for torch._dynamo during a capture")
         self.touched: list[Callable[..., Any]] = []
-        self.calls: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
 
     def disable(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[..., Any]:
         self.touched.append(fn)
-        self.calls.append((fn, args, kwargs))
         return fn
 
     def __getattr__(self, name: str) -> Any:
@@ -159,10 +157,10 @@ def _check_stand_in() -> str | None:
     def probe(x: int) -> int:
         return x + 1
 
-    answered: list[str] = []
+    answered: list[Any] = []
 
-    def answer(*args: Any, **kwargs: Any) -> Callable[..., Any]:
-        answered.append("disable")
+    def answer(fn: Any, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        answered.append(fn)
         return lambda x: probe(x) * 10  # a result distinct from probe's, to see that it is used
 
     stand_in = _install()
@@ -178,8 +176,8 @@ def _check_stand_in() -> str | None:
         _remove(stand_in)
     if not still_ours:
         return "torch._disable_dynamo loaded the real torch._dynamo"
-    if answered != ["disable"]:
-        return f"torch._disable_dynamo called torch._dynamo.disable {len(answered)} times, not once"
+    if len(answered) != 1 or answered[0] is not probe:
+        return f"torch._disable_dynamo called torch._dynamo.disable {len(answered)} times, not once with the function"
     if (first, second) != (20, 20) or cached is None:
         return "torch._disable_dynamo no longer calls and caches what torch._dynamo.disable returns"
     return None
