@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -56,7 +57,8 @@ def test_meta_builds_do_not_import_dynamo() -> None:
         "for name in ('resnet50', 'googlenet', 'densenet121', 'char_lstm'):\n    create_model(name, device='meta')\n"
         "print('torch._dynamo' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert out.stdout.split() == ["False"]
 
 
