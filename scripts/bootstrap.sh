@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Set up .venv with netanatomy and all it needs (add --test for the test tools).
+# Set up .venv with netanatomy and every extra ([all]; add --test for the test tools).
 # Idempotent: a second run with nothing changed returns in a fraction of a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
-extras=""
-if [ "${1:-}" = "--test" ]; then extras="[test]"; fi
+extras="[all]"
+if [ "${1:-}" = "--test" ]; then extras="[all,test]"; fi
 # Graphviz for `netanatomy report` (the analyzer works without it, so only a warning here).
 bash scripts/system-packages.sh || echo "warning: without Graphviz's dot, netanatomy report cannot draw graphs" >&2
 [ -x .venv/bin/python ] || "$python" -m venv .venv

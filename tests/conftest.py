@@ -12,15 +12,13 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import matplotlib
 import pytest
 import torch
 
 # Two pytest-xdist workers share the machine's 2 cores: one intra-op thread each, otherwise the
 # workers' thread pools fight and small forward passes take 100x longer.
 torch.set_num_threads(1)
-matplotlib.use("Agg")
-os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("MPLBACKEND", "Agg")  # plots without a screen (matplotlib is in the [train] extra)
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from netanatomy.analysis.spec import build_from_spec, looks_like_spec
+from netanatomy.capture.limits import check_input_sizes
 from netanatomy.errors import UserError
 
 DEFAULT_IMAGE_INPUT = (1, 3, 224, 224)
@@ -43,7 +44,8 @@ class ResolvedModel:
     spatial: bool
 
 
-_INPUT_ITEM = re.compile(r"\s*(?P<shape>\d+(?:x\d+)*|scalar|)\s*(?::\s*(?P<dtype>\w+))?\s*")
+# At most 15 digits a dimension: int() of a 5,000-digit string would raise a ValueError.
+_INPUT_ITEM = re.compile(r"\s*(?P<shape>\d{1,15}(?:x\d{1,15})*|scalar|)\s*(?::\s*(?P<dtype>\w+))?\s*")
 
 
 def parse_inputs(text: str) -> list[tuple[tuple[int, ...], torch.dtype | None]]:
@@ -75,6 +77,7 @@ def parse_inputs(text: str) -> list[tuple[tuple[int, ...], torch.dtype | None]]:
                 raise UserError(f"unknown input dtype {m['dtype']!r}.{close_names(m['dtype'], list(INPUT_DTYPES))} "
                                 f"Choose one of {', '.join(INPUT_DTYPES)}")
         items.append((shape, dtype))
+    check_input_sizes([shape for shape, _ in items])
     return items
 
 
@@ -143,9 +146,9 @@ def resolve_model(
 
 
 def _build(make: Any, name: str, device: str | torch.device) -> nn.Module:
-    from netanatomy.capture.lazy_torch import light_torch
+    from netanatomy.capture.meta_init import skip_init_on_meta
 
-    with torch.device(device), light_torch():
+    with torch.device(device), skip_init_on_meta():
         try:
             model = make()
         except UserError:

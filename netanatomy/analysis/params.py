@@ -20,6 +20,8 @@ from dataclasses import dataclass, replace
 
 from torch import nn
 
+from netanatomy.capture.torch_private import ConvNd, NormBase
+
 DOT = "·"
 
 #: ``Formula.source`` of the fallback: no rule, each parameter counted by its shape.
@@ -84,7 +86,7 @@ class Formula:
 
 
 def _conv(m: nn.Module) -> Formula:
-    assert isinstance(m, nn.modules.conv._ConvNd)
+    assert isinstance(m, ConvNd)
     k = tuple(m.kernel_size)
     transposed = m.transposed
     c_in, c_out, g = m.in_channels, m.out_channels, m.groups
@@ -191,10 +193,10 @@ def _cell(m: nn.Module) -> Formula:
 
 #: (module type, rule name, rule), tried in order; the first type that matches decides.
 RULES: tuple[tuple[type[nn.Module], str, Callable[[nn.Module], Formula]], ...] = (
-    (nn.modules.conv._ConvNd, "conv", _conv),
+    (ConvNd, "conv", _conv),
     (nn.Linear, "linear", _linear),
     (nn.Bilinear, "bilinear", _bilinear),
-    (nn.modules.batchnorm._NormBase, "norm", _norm),  # BatchNorm*d and InstanceNorm*d
+    (NormBase, "norm", _norm),  # BatchNorm*d and InstanceNorm*d
     (nn.GroupNorm, "norm", _norm),
     (nn.LayerNorm, "norm", _norm),
     (nn.RMSNorm, "norm", _norm),

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from netanatomy.capture.limits import MAX_SPEC_LAYERS, MAX_SPEC_NUMBER
 from netanatomy.errors import UserError
 
 _HELP = "see `netanatomy summary --help` for the spec syntax"
@@ -79,7 +80,7 @@ def build_from_spec(spec: str, input_size: tuple[int, ...]) -> nn.Sequential:
         raise UserError(f"a spec builds a 2-D stack: the input must be NxCxHxW, got {'x'.join(map(str, input_size))}")
     shape = _Shape(input_size[1], input_size[2], input_size[3])
     layers: list[nn.Module] = []
-    col = 0
+    col = items = 0
     if not spec.strip():
         raise _fail(spec, 0, "empty spec")
     for raw in spec.split(","):
@@ -89,10 +90,17 @@ def build_from_spec(spec: str, input_size: tuple[int, ...]) -> nn.Sequential:
         body, _, rep = item.partition("*")
         if rep and not rep.isdigit():
             raise _fail(spec, start + len(body) + 1, "a repeat count after '*' must be a number")
-        repeat = int(rep) if rep else 1
         m = _ITEM.match(body)
         if m is None:
             raise _fail(spec, start + _bad_prefix(body), "expected a layer (an integer, M, conv…, pool…, avg…, gap, relu, bn, dropout, flatten, fc-N)")
+        # Checked before anything is built: `conv3-64*99999999` must not run for minutes.
+        repeat = int(rep) if rep and len(rep) <= 9 else (1 if not rep else MAX_SPEC_LAYERS + 1)
+        items += repeat
+        if items > MAX_SPEC_LAYERS:
+            raise _fail(spec, start, f"more than {MAX_SPEC_LAYERS:,} layers (repeats counted), the most a spec may have")
+        for number in re.finditer(r"\d+", body):
+            if len(number[0]) > 9 or int(number[0]) > MAX_SPEC_NUMBER:
+                raise _fail(spec, start + number.start(), f"{number[0]} is more than the {MAX_SPEC_NUMBER:,} a spec accepts")
         for _ in range(repeat):
             layers.extend(_make(m, shape, spec, start))
     return nn.Sequential(*layers)

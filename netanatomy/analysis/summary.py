@@ -8,13 +8,13 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils._pytree import tree_flatten
 
 from netanatomy.analysis.params import formula
 from netanatomy.analysis.records import OPTIMIZER_STATE_COPIES, LayerRecord, Summary, Totals
 from netanatomy.capture.graph import Graph
 from netanatomy.capture.inputs import TensorSpec, check_arguments, dtype_name
 from netanatomy.capture.macs import has_arithmetic
+from netanatomy.capture.torch_private import tree_flatten
 from netanatomy.capture.tracer import capture, has_lazy, materialized_copy, module_type
 from netanatomy.errors import UserError
 

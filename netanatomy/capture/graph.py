@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from netanatomy.capture.torch_private import OpOverload
+
 #: ``TensorRef.producer`` of a tensor that no op produced.
 GRAPH_INPUT = -1  # one of the model's inputs (``TensorRef.output`` says which)
 PARAMETER = -2  # a parameter or buffer of the model (``TensorRef.name`` says which)
@@ -45,7 +47,7 @@ class OpNode:
 
     index: int
     op: str  # packet name without namespace, e.g. "convolution", "add", "max_pool2d_with_indices"
-    overload: torch._ops.OpOverload
+    overload: OpOverload
     args: tuple[Any, ...]  # tensors replaced by TensorRef; lists of tensors by lists of TensorRef
     kwargs: dict[str, Any]
     outputs: list[TensorInfo]

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import flop_registry
+
+from netanatomy.capture.torch_private import OpOverload, flop_formula_macs
 
 aten = torch.ops.aten
 
@@ -72,18 +73,19 @@ NO_ARITHMETIC: frozenset[str] = frozenset(
 )
 
 
-def op_macs(overload: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int | None:
+def op_macs(overload: OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int | None:
     """MACs of one op call, or None when no formula covers the op."""
     packet = overload.overloadpacket
-    if packet in flop_registry:
-        return int(flop_registry[packet](*args, **kwargs, out_val=out)) // 2
+    macs = flop_formula_macs(packet, args, kwargs, out)
+    if macs is not None:
+        return macs
     extra = _EXTRA_FORMULAS.get(packet)
     if extra is not None:
         return extra(args, kwargs, out)
     return None
 
 
-def has_arithmetic(overload: torch._ops.OpOverload) -> bool:
+def has_arithmetic(overload: OpOverload) -> bool:
     """False for views, data movement and tensor creation; True for ops that compute."""
     if overload.is_view:
         return False

@@ -38,15 +38,13 @@ from __future__ import annotations
 import copy
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.parameter import UninitializedBuffer, UninitializedParameter, is_lazy
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten, tree_map
 
 from netanatomy.capture.graph import (
     CONSTANT,
@@ -59,12 +57,22 @@ from netanatomy.capture.graph import (
     TensorRef,
 )
 from netanatomy.capture.inputs import TensorSpec, describe, dtype_name, random_like_spec
-from netanatomy.capture.lazy_torch import light_torch
+from netanatomy.capture.limits import check_input_sizes
 from netanatomy.capture.macs import op_macs
+from netanatomy.capture.torch_private import (
+    LOCAL_SCALAR_DENSE,
+    TorchDispatchMode,
+    distribution_validation_off,
+    dynamo_stand_in,
+    module_tensor_tables,
+    storage_key,
+    tree_flatten,
+    tree_map,
+)
 from netanatomy.errors import UserError
 
 _BATCH_NORM = torch.ops.aten.native_batch_norm.default
-_ITEM = torch.ops.aten._local_scalar_dense.default
+_ITEM = LOCAL_SCALAR_DENSE
 _TO_COPY = torch.ops.aten._to_copy.default
 
 #: How the forward reads a value, by op, for the message.
@@ -95,10 +103,6 @@ class CaptureFailure(RuntimeError):
 
 # Kept for callers that catch it by name.
 DataDependentError = CaptureFailure
-
-
-def _storage_key(t: torch.Tensor) -> int:
-    return int(t.untyped_storage()._cdata)
 
 
 def _is_script(module: nn.Module) -> bool:
@@ -137,7 +141,7 @@ class _Recorder(TorchDispatchMode):
     def register(self, t: torch.Tensor, producer: int, index: int, name: str = "") -> None:
         self.producer[id(t)] = (producer, index, name)
         self._alive.append(t)
-        self.seen_storages.add(_storage_key(t))
+        self.seen_storages.add(storage_key(t))
 
     def stand_in(self, original: torch.Tensor, meta: torch.Tensor, name: str) -> None:
         """Let ``meta`` stand for ``original`` whenever an op reads it (TorchScript parameters)."""
@@ -222,7 +226,7 @@ class _Recorder(TorchDispatchMode):
         node.macs, node.counted = (macs or 0), macs is not None
         flat_out, _ = tree_flatten(out)
         for k, t in enumerate(x for x in flat_out if isinstance(x, torch.Tensor)):
-            allocated = _storage_key(t) not in self.seen_storages
+            allocated = storage_key(t) not in self.seen_storages
             node.outputs.append(TensorInfo(tuple(t.shape), t.dtype, t.numel() * t.element_size(), allocated))
             self.register(t, node.index, k)
             if stays_real and t.device.type != "meta":
@@ -306,20 +310,6 @@ def _tensor_shapes(obj: Any) -> list[tuple[int, ...]]:
 
 
 @contextmanager
-def _no_distribution_checks() -> Iterator[None]:
-    """``torch.distributions`` validates arguments by reading their values (``scale > 0``);
-    a capture has no values, so validation is off while it runs, and restored afterwards."""
-    import torch.distributions as dist
-
-    before = dist.Distribution._validate_args
-    dist.Distribution.set_default_validate_args(False)
-    try:
-        yield
-    finally:
-        dist.Distribution.set_default_validate_args(before)
-
-
-@contextmanager
 def _meta_state(model: nn.Module, cast: Any, recorder: _Recorder, param_storages: set[int], real: bool) -> Any:
     """Swap every parameter and buffer of ``model`` for a meta stand-in (shared tensors stay
     shared), yield their shapes by name, and put the originals back however the call ends.
@@ -337,7 +327,7 @@ def _meta_state(model: nn.Module, cast: Any, recorder: _Recorder, param_storages
     try:
         for prefix, module in model.named_modules(remove_duplicate=False):
             script = _is_script(module)
-            for table in (module._parameters, module._buffers):
+            for table in module_tensor_tables(module):
                 for key, t in list(table.items()):
                     if t is None or is_lazy(t):
                         continue
@@ -359,7 +349,7 @@ def _meta_state(model: nn.Module, cast: Any, recorder: _Recorder, param_storages
                             recorder.register(new, PARAMETER, 0, name)
                         if script:
                             recorder.script_owner[id(new)] = name.rpartition(".")[0]
-                        param_storages.add(_storage_key(new))
+                        param_storages.add(storage_key(new))
                         shapes[names.get(id(t), key)] = tuple(t.shape)
                     if not script and new is not t:
                         originals.append((table, key, t))
@@ -425,6 +415,7 @@ def capture(
         dtypes = list(input_dtypes) if input_dtypes is not None else [torch.float32] * len(sizes)
         if len(dtypes) != len(sizes):
             raise ValueError("one dtype per input")
+        check_input_sizes(sizes)
         args = [TensorSpec(tuple(s), d) for s, d in zip(sizes, dtypes)]
     if real and dtype is not None:
         raise UserError("materialize computes in the model's own dtype: drop --dtype")
@@ -474,7 +465,7 @@ def capture(
         call.output_refs = [recorder.ref(t) for t in flat]
 
     def pack(t: torch.Tensor) -> torch.Tensor:
-        key = _storage_key(t)
+        key = storage_key(t)
         if key not in param_storages and key not in saved_storages:
             saved_storages.add(key)
             owner = module_stack[-1]
@@ -488,7 +479,7 @@ def capture(
             handles.append(module.register_forward_pre_hook(pre_hook))
             handles.append(module.register_forward_hook(post_hook))
         model.train(training)
-        with light_torch(), _no_distribution_checks(), \
+        with dynamo_stand_in(), distribution_validation_off(), \
                 _meta_state(model, cast, recorder, param_storages, real) as param_shapes:
             counter = [0]
             call_args, call_kwargs = tree_map(lambda leaf: _make_input(leaf, dtype, real, recorder, counter),

@@ -37,8 +37,10 @@ def _experiment(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from netanatomy.devices import set_threads
-    from netanatomy.errors import UserError
+    from netanatomy.errors import UserError, require_extra
     from netanatomy.training.experiments import check_experiment
+
+    require_extra("train", module="matplotlib")  # every experiment writes its figures
 
     name = check_experiment(args.name)
     if name == "recurrent":

@@ -21,7 +21,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from netanatomy.errors import UserError
+from netanatomy.errors import UserError, extra_for, missing_extra_message
 
 # One module per command group; each adds its sub-commands with register(subparsers).
 GROUPS: tuple[str, ...] = (
@@ -71,6 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except Exception as exc:
+        missing = (exc.name or "") if isinstance(exc, ModuleNotFoundError) else ""
+        extra = extra_for(missing) if missing else None
+        if extra is not None:  # an optional dependency imported without require_extra(): one line too
+            print(f"netanatomy: error: {missing_extra_message(extra, missing)}", file=sys.stderr)
+            return 2
         # Anything that is not a UserError is our bug: say so, and keep the traceback one flag away.
         if getattr(args, "debug", False):
             traceback.print_exc()

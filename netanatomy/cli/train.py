@@ -131,7 +131,9 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from netanatomy.devices import set_threads
-    from netanatomy.errors import UserError
+    from netanatomy.errors import UserError, require_extra
+
+    require_extra("train", module="matplotlib")  # the run ends with plots: say so before it starts
     from netanatomy.training import checkpoint
     from netanatomy.training.trainer import TrainConfig, train
     from netanatomy.zoo.registry import get_model_info

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from netanatomy.atomic import torch_load
-from netanatomy.errors import UnknownNameError, UserError, close_names
+from netanatomy.errors import UnknownNameError, UserError, close_names, require_extra
 from netanatomy.receptive.fields import FieldInfo, fmt
 
 
@@ -160,7 +160,7 @@ def effective_receptive_field(
 
 def plot_erf(result: ERFResult, path: str | Path, title: str, weights: str) -> None:
     """Heatmap of the ERF with the theoretical field outlined and the 50%/95% circles."""
-    import matplotlib
+    matplotlib = require_extra("train", module="matplotlib")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -273,10 +273,53 @@ def _try_download_cifar10(root: Path) -> None:
         return
 
 
+def _cifar_globals() -> dict[tuple[str, str], Any]:
+    """The only callables a CIFAR batch may name, each a plain constructor of numpy data.
+
+    The official batches are Python 2 pickles of dicts of bytes, lists, ints and uint8 arrays; an
+    array is pickled as ``numpy.core.multiarray._reconstruct(numpy.ndarray, (0,), b"b")`` plus its
+    state (shape, ``numpy.dtype("u1")``, raw bytes). numpy 2 writes the same function as
+    ``numpy._core.multiarray._reconstruct``, and at protocol 5 ``numpy._core.numeric._frombuffer``;
+    Python 3 writes bytes at protocol 2 as ``_codecs.encode(text, "latin1")``.
+    """
+    reconstruct = np.zeros(1).__reduce__()[0]  # numpy's own, wherever this numpy keeps it
+    frombuffer = np.zeros(1).__reduce_ex__(5)[0]
+    allowed: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+                                           ("_codecs", "encode"): _latin1}
+    for core in ("numpy.core", "numpy._core"):
+        allowed[(f"{core}.multiarray", "_reconstruct")] = reconstruct
+        allowed[(f"{core}.numeric", "_frombuffer")] = frombuffer
+    return allowed
+
+
+def _latin1(text: str, encoding: str = "latin1") -> bytes:
+    # `_codecs.encode` itself would look up (and import) whatever codec the file names
+    if encoding != "latin1":
+        raise _Refused(f"it encodes bytes as {encoding!r}, which no CIFAR batch does")
+    return text.encode("latin1")
+
+
+class _Refused(pickle.UnpicklingError):
+    """The file asks for something a CIFAR batch never contains."""
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles only what the official CIFAR batches hold; any other global (``os.system``,
+    ``builtins.eval`` ...) is refused before it is looked up, so a crafted file runs nothing."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        found = _cifar_globals().get((module, name))
+        if found is None:
+            raise _Refused(f"it asks for {module}.{name}, which no CIFAR batch contains")
+        return found
+
+
 def _unpickle(path: Path) -> dict[Any, Any]:
     try:
         with open(path, "rb") as f:
-            obj = pickle.load(f, encoding="bytes")  # the official batches are python-2 pickles
+            obj = _CifarUnpickler(f, encoding="bytes").load()  # the official batches are python-2 pickles
+    except _Refused as exc:
+        raise UserError(f"refusing {str(path)!r}: {exc}; only the official CIFAR-10 python batches are read") from None
     except Exception as exc:
         raise UserError(f"{str(path)!r} is not a CIFAR python-pickle batch ({type(exc).__name__})") from None
     if not isinstance(obj, dict):

@@ -8,11 +8,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from netanatomy import atomic
+from netanatomy.errors import require_extra
 from netanatomy.training.metrics import metrics_path, read_metrics
 
 
 def plot_training_curves(history: Sequence[Mapping[str, float]], path: str | Path, title: str) -> None:
     """Loss and accuracy per epoch, training and validation, side by side."""
+    require_extra("train", module="matplotlib")
     from matplotlib.figure import Figure
 
     epochs = [h["epoch"] for h in history]
@@ -42,6 +44,7 @@ def plot_runs(
 
     Plain nets are drawn dashed and residual ones solid, the convention of He et al. 2016 Fig. 6.
     """
+    require_extra("train", module="matplotlib")
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(11, 4.2), layout="constrained")

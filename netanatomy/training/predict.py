@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from netanatomy.errors import UserError
+from netanatomy.errors import UserError, require_extra
 from netanatomy.training import checkpoint as ckpt
 from netanatomy.training.datasets import DatasetInfo, normalise, open_image
 
@@ -46,6 +46,7 @@ def preprocess(image_path: str | Path, info: DatasetInfo, invert: bool = False) 
 
     ``invert`` turns a dark-on-light drawing into the light-on-dark digits of MNIST.
     """
+    require_extra("train", module="PIL")
     from PIL import Image
 
     img = open_image(image_path).convert("L" if info.in_channels == 1 else "RGB")

@@ -225,11 +225,10 @@ def create_model(name: str, *, device: str | torch.device | None = None, **kwarg
     try:
         if device is None:
             return info.builder(**kwargs)
-        from netanatomy.capture.lazy_torch import light_torch
+        from netanatomy.capture.meta_init import skip_init_on_meta
 
-        # Weight initialisation on the meta device runs PyTorch's Python references, which would
-        # import torch._dynamo for nothing (see lazy_torch).
-        with torch.device(device), light_torch():
+        # Weight initialisation on the meta device has nothing to write (see meta_init).
+        with torch.device(device), skip_init_on_meta():
             return info.builder(**kwargs)
     except TypeError as exc:
         # A wrong keyword is the user's mistake; anything else is ours and keeps its traceback.

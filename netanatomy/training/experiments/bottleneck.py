@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from netanatomy import atomic
+from netanatomy.errors import require_extra
 from netanatomy.training.experiments.costs import LayerCost, layer_costs
 
 INPUT_SIZE: tuple[int, int, int, int] = (1, 256, 28, 28)
@@ -123,6 +124,7 @@ def _layers(layers: list[tuple[str, int] | tuple[str, int, int]]) -> str:
 
 
 def _plot(naive: dict[str, tuple[int, int]], reduced: dict[str, tuple[int, int]], path: Path) -> None:
+    require_extra("train", module="matplotlib")
     from matplotlib.figure import Figure
 
     names = list(naive)

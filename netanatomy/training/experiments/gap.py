@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from netanatomy import atomic
-from netanatomy.errors import UserError
+from netanatomy.errors import UserError, require_extra
 from netanatomy.training.datasets import load_dataset
 from netanatomy.training.experiments.costs import layer_costs
 from netanatomy.training.trainer import ImageTrainConfig, TrainResult, evaluate, train
@@ -142,6 +142,7 @@ def _underfit_notes(accs: dict[str, tuple[float, float]], cfg: ImageTrainConfig,
 
 
 def _plot(results: dict[str, TrainResult], path: Path, cfg: ImageTrainConfig) -> None:
+    require_extra("train", module="matplotlib")
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, 4), layout="constrained")
