@@ -99,7 +99,7 @@ def test_user_model_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
         (["summary", "vgg16", "--input", "1x1x224x224"], "layer 'features.0' (Conv2d) failed in aten.convolution on 1x1x224x224"),
         (["summary", "alexnet", "--input", "1x3x16x16"], "failed in aten.max_pool2d_with_indices on 1x192x1x1"),
         (["summary", "64,64,x", "--input", "1x3x32x32"], "column 7 ('x')"),
-        (["summary", "vgg16", "--input", "1x3xfoo"], "malformed input '1x3xfoo'"),
+        (["summary", "vgg16", "--input", "1x3xfoo"], "malformed input size '1x3xfoo'"),
         (["summary", "vgg16", "--columns", "params,bogus"], "unknown column 'bogus'"),
         (["summary", "no/such/file.py:build"], "no such file"),
         (["summary", "resnet20", "-a", "num_clases=10"], "num_clases"),

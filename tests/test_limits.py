@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import torch
 from torch import nn
 
 from netanatomy.analysis.loading import parse_input_size
@@ -55,8 +56,12 @@ def test_input_limits_hold_for_the_python_api_too() -> None:
         summary(model, (1,) * (MAX_INPUT_DIMS + 1))
     with pytest.raises(UserError, match="elements"):
         summary(model, (MAX_INPUT_ELEMENTS + 1,))
+    class Many(nn.Module):  # a forward that takes any number of inputs: only the limit refuses
+        def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+            return torch.stack(xs).sum(0)
+
     with pytest.raises(UserError, match="inputs"):
-        summary(model, [(1,)] * (MAX_INPUTS + 1))
+        summary(Many(), [(1,)] * (MAX_INPUTS + 1))
     assert summary(model, (2**20, 2**20)).totals.input_bytes == 4 * 2**40  # at the element limit: fine
 
 

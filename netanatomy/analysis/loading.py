@@ -62,7 +62,7 @@ def parse_inputs(text: str) -> list[tuple[tuple[int, ...], torch.dtype | None]]:
     for part in text.split(","):
         m = _INPUT_ITEM.fullmatch(part)
         if m is None or (not m["shape"] and m["dtype"] is None and part.strip() != "scalar"):
-            raise UserError(f"malformed input {part.strip()!r} in --input {text!r}: write each input as a size "
+            raise UserError(f"malformed input size {part.strip()[:40]!r} in --input {text[:60]!r}: write each input as a size "
                             "batch first with an optional dtype, e.g. 1x3x224x224 or 2x9:int64; "
                             "'scalar:float32' (or ':float32') for a 0-d input")
         shape = () if m["shape"] in ("", "scalar") else tuple(int(x) for x in m["shape"].split("x"))

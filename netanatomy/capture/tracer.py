@@ -415,8 +415,10 @@ def capture(
         dtypes = list(input_dtypes) if input_dtypes is not None else [torch.float32] * len(sizes)
         if len(dtypes) != len(sizes):
             raise ValueError("one dtype per input")
-        check_input_sizes(sizes)
         args = [TensorSpec(tuple(s), d) for s, d in zip(sizes, dtypes)]
+    # The limits hold for every placeholder, however the inputs are nested (limits.py).
+    check_input_sizes([leaf.shape for leaf in tree_flatten((list(args or []), dict(kwargs or {})))[0]
+                       if isinstance(leaf, TensorSpec)])
     if real and dtype is not None:
         raise UserError("materialize computes in the model's own dtype: drop --dtype")
     if real and any(t.device.type == "meta" for t in [*model.parameters(), *model.buffers()] if not is_lazy(t)):
