@@ -28,6 +28,7 @@ GROUPS: tuple[str, ...] = (
     "netanatomy.receptive.cli",
     "netanatomy.charlm.cli",
     "netanatomy.training.cli",
+    "netanatomy.cli.explain",
 )
 
 
