@@ -226,6 +226,7 @@ def markov(req: Request) -> Answer:
     a = _answer(req, f"netanatomy charrnn markov --gap {gap}")
     run_dir = req.option("run_dir")
     if run_dir:
+        a.name("run_dir", str(run_dir))
         result = run_demo(cfg, run_dir)
     else:
         with tempfile.TemporaryDirectory(prefix="netanatomy-markov-") as tmp:
