@@ -90,7 +90,7 @@ def test_params_where_vgg16_keeps_them():
     conv = sum(p.numel() for m in model.modules() if isinstance(m, nn.Conv2d) for p in m.parameters())
     fc = sum(p.numel() for m in model.modules() if isinstance(m, nn.Linear) for p in m.parameters())
     conv_macs = fc_macs = 0
-    for m, i, o in _hooked_shapes(model, (1, 3, 224, 224)).values():
+    for m, _i, o in _hooked_shapes(model, (1, 3, 224, 224)).values():
         if isinstance(m, nn.Conv2d):
             conv_macs += o[1] * o[2] * o[3] * 9 * m.in_channels
         elif isinstance(m, nn.Linear):
@@ -456,7 +456,7 @@ def _printed_names(a: Answer) -> set[str]:
 
 def test_every_topic_has_a_question_and_ends_with_the_next_command(answers):
     assert set(answers) == set(list_topics()) and len(answers) == 12
-    for topic, a in answers.items():
+    for _topic, a in answers.items():
         for lang in LANGS:
             text = a.to_text(lang)
             assert text.rstrip().splitlines()[-1].endswith(a.more) and a.more.startswith("netanatomy ")

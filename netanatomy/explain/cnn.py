@@ -66,9 +66,9 @@ def params(req: Request) -> Answer:
         a.num("weights", module.in_features * module.out_features)
         a.num("biases", module.out_features if module.bias is not None else 0)
         a.say("params.linear")
-        a.code(f"weights = in{DOT}out = {a.texts['in_features']}{DOT}{a.texts['out_features']} = {a.texts['weights']}",
-               f"biases  = out = {a.texts['biases']}",
-               f"total   = {a.texts['total']}")
+        a.code(f"W = in{DOT}out = {a.texts['in_features']}{DOT}{a.texts['out_features']} = {a.texts['weights']}",
+               f"b = out    = {a.texts['biases']}",
+               f"W + b      = {a.texts['total']}")
         return a
     a.name("formula", rec.formula_terms or "0")
     a.say("params.other")
@@ -108,11 +108,11 @@ def _params_conv(a: Answer, m: nn.modules.conv._ConvNd, rec: Any) -> Answer:
         a.num("macs", rec.macs)
     cin = a.texts["c_in_per_group"]
     a.say("params.conv.intro", "params.conv.depth", "params.conv.filters")
-    a.code(f"weights per filter = {kdot}{DOT}{cin} = {a.texts['per_filter']}",
-           f"weights = {kdot}{DOT}{cin}{DOT}{a.texts['c_out']} = {a.texts['weights']}",
-           f"biases  = C_out = {a.texts['biases']}" if bias else "biases  = 0 (bias=False)",
-           f"total   = {a.texts['weights']} + {a.texts['biases']} = {a.texts['total']}" if bias
-           else f"total   = {a.texts['total']}")
+    a.code(f"k·k·C_in       = {kdot}{DOT}{cin} = {a.texts['per_filter']}",
+           f"W = k·k·C_in·C_out = {kdot}{DOT}{cin}{DOT}{a.texts['c_out']} = {a.texts['weights']}",
+           f"b = C_out      = {a.texts['biases']}" if bias else "b = 0          (bias=False)",
+           f"W + b          = {a.texts['weights']} + {a.texts['biases']} = {a.texts['total']}" if bias
+           else f"W + b          = {a.texts['total']}")
     if g > 1:
         a.say("params.conv.groups")
     a.say("params.conv.bias" if bias else "params.conv.nobias")
@@ -343,7 +343,7 @@ def conv1x1(req: Request) -> Answer:
     a.num("weights", c * f)
     a.num("macs", macs)
     a.say("conv1x1.shapes")
-    a.code(f"{h}x{h}x{c}  --[{f} filters 1x1x{c}]-->  {h}x{h}x{f}",
+    a.code(f"{h}x{h}x{c}  --[{f} × 1x1x{c}]-->  {h}x{h}x{f}",
            f"params = {c}{DOT}{f} + {f} = {a.texts['params']}    MACs = {h}{DOT}{h}{DOT}{c}{DOT}{f} = {a.texts['macs']}")
 
     # One output pixel of a small 1x1 conv on integers, worked by hand.
@@ -386,7 +386,7 @@ def conv1x1(req: Request) -> Answer:
            f"w_0 = {_vec([a.texts[f'w{n}'] for n in range(sc)])}    b_0 = {a.texts['b']}",
            f"w_0·x + b_0 = {terms} + ({a.texts['b']}) = {a.texts['dot_plus_b']}",
            f"conv(x)[0, {i}, {j}] = {a.texts['conv_out']}    ReLU -> {a.texts['relu_out']}",
-           f"plain sum of the channels = {a.texts['plain_sum']}")
+           f"{' + '.join(f'x_{n}' for n in range(sc))} = {a.texts['plain_sum']}")
     a.say("conv1x1.weighted", "conv1x1.matrix")
 
     # The MACs a 1x1 reduction saves before a k×k conv that returns to c channels.
@@ -646,7 +646,7 @@ def gap(req: Request) -> Answer:
     a.num("gap_fc_params", c * fc.out_features + fc.out_features)
     a.num("hw", h * w)
     a.say("gap.intro")
-    a.code(f"{h}x{w}x{c}  --mean over {h}x{w}-->  {c}",
+    a.code(f"{h}x{w}x{c}  --mean({h}x{w})-->  {c}",
            f"flatten + FC: {a.texts['flat']}{DOT}{a.texts['vgg_fc_out']} + {a.texts['vgg_fc_out']} = {a.texts['vgg_fc_params']}",
            f"GAP + FC:     {a.texts['c']}{DOT}{a.texts['vgg_fc_out']} + {a.texts['vgg_fc_out']} = {a.texts['gap_fc_params']}")
     a.say("gap.vgg")
@@ -756,7 +756,7 @@ def nin(req: Request) -> Answer:
     a.code(f"x[:, {i}, {j}] = {_vec(xs)}",
            f"Conv2d({sc}, {sf}, 1)(x)[:, {i}, {j}] = {_vec(ys)}",
            f"Linear({sc}, {sf})(x[:, {i}, {j}])   = {_vec(ls)}",
-           f"max |conv - linear| over all {sh}x{sh} pixels = {a.texts['max_diff']}")
+           f"max |conv - linear| ({sh}x{sh}) = {a.texts['max_diff']}")
     resolved = resolve_model("nin")
     s = req.summary(resolved, receptive_fields=True)
     leaves = _leaves(resolved.model)

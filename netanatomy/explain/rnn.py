@@ -108,7 +108,7 @@ def rnn_weights(req: Request) -> Answer:
     a.num("x_grad_cols", grad_x.shape[1])
     a.say("rnn.hello")
     a.code("h_t = tanh(W_xh x_t + W_hh h_(t-1) + b_h)    y_t = W_hy h_t + b_y    L = Σ_t CE(y_t, target_t)",
-           "dL/dW_hh = Σ_t dL/dW_hh^(t)    (W_hh^(t): the one W_hh, as used at step t)")
+           "dL/dW_hh = Σ_t dL/dW_hh^(t)")
     a.table((Msg("h.step"), Msg("h.char"), Msg("h.term_norm")), rows)
     a.code(f"‖Σ_t dL/dW_hh^(t)‖ = {a.texts['sum_norm']}    ‖autograd dL/dW_hh‖ = {a.texts['grad_norm']}",
            f"max |Σ_t terms - autograd| = {a.texts['max_diff']}")
