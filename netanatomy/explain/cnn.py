@@ -108,11 +108,11 @@ def _params_conv(a: Answer, m: nn.modules.conv._ConvNd, rec: Any) -> Answer:
         a.num("macs", rec.macs)
     cin = a.texts["c_in_per_group"]
     a.say("params.conv.intro", "params.conv.depth", "params.conv.filters")
-    a.code(f"k·k·C_in       = {kdot}{DOT}{cin} = {a.texts['per_filter']}",
+    a.code(f"k·k·C_in           = {kdot}{DOT}{cin} = {a.texts['per_filter']}",
            f"W = k·k·C_in·C_out = {kdot}{DOT}{cin}{DOT}{a.texts['c_out']} = {a.texts['weights']}",
-           f"b = C_out      = {a.texts['biases']}" if bias else "b = 0          (bias=False)",
-           f"W + b          = {a.texts['weights']} + {a.texts['biases']} = {a.texts['total']}" if bias
-           else f"W + b          = {a.texts['total']}")
+           f"b = C_out          = {a.texts['biases']}" if bias else "b = 0              (bias=False)",
+           f"W + b              = {a.texts['weights']} + {a.texts['biases']} = {a.texts['total']}" if bias
+           else f"W + b              = {a.texts['total']}")
     if g > 1:
         a.say("params.conv.groups")
     a.say("params.conv.bias" if bias else "params.conv.nobias")
