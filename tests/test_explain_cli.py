@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +27,7 @@ def test_catalogues_share_keys_and_placeholders():
 
 
 # Digits a template may hold: names of kernels and notation, never a figure of the answer.
-_NOTATION = re.compile(r"[kn][−-]1|\d×\d(×)?|VGG16|2016|Fig\. 6|\[0, 1\)|t = 1|h_0 = 0|T [<>] 1|2 × MACs|h_t|conv3|"
+_NOTATION = re.compile(r"[knt][−-]1|\d×\d(×)?|VGG16|2016|Fig\. 6|\[0, 1\)|t = 1|h_0 = 0|T [<>] 1|2 × MACs|h_t|conv3|"
                        r"Conv2d|분의 1|전부 1|(?:is|are|to|returns) 0|exactly 0|항은 0|을 0|를 0|0으로|0을")
 
 
@@ -116,3 +118,20 @@ def test_bad_input_is_one_line_exit_2(capsys, argv, needle):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("netanatomy: error: ") and needle in err, err
+
+
+def test_a_third_language_is_a_new_catalogue_module(tmp_path, monkeypatch, capsys):
+    """No code changes: a module ``xx.py`` with the same keys next to the others is a new language."""
+    import netanatomy.explain.messages as messages
+
+    en = Path(messages.__file__).with_name("en.py").read_text(encoding="utf-8")
+    (tmp_path / "xx.py").write_text(en.replace('"more": "More:"', '"more": "XX-MORE:"'), encoding="utf-8")
+    monkeypatch.setattr(messages, "__path__", [*messages.__path__, str(tmp_path)])
+    messages.catalogue.cache_clear()
+    try:
+        assert "xx" in messages.languages()
+        assert main(["explain", "sampling", "--lang", "xx"]) == 0
+        assert capsys.readouterr().out.rstrip().splitlines()[-1].startswith("XX-MORE: netanatomy")
+    finally:
+        messages.catalogue.cache_clear()
+        sys.modules.pop("netanatomy.explain.messages.xx", None)

@@ -289,15 +289,26 @@ def test_rnn_weights_bptt_against_finite_differences(answers):
     mats, _, _, _ = hello_gradients(0, 3)
     ids = [HELLO_VOCAB.index(c) for c in HELLO]
 
-    def loss(w_per_step: list[torch.Tensor]) -> float:
-        h, total = torch.zeros(3, dtype=torch.float64), 0.0
+    def unroll(w_per_step: list[torch.Tensor]) -> tuple[float, list[torch.Tensor], list[float]]:
+        h, total, hs, losses = torch.zeros(3, dtype=torch.float64), 0.0, [], []
         for t, w in enumerate(w_per_step):
             x = torch.zeros(4, dtype=torch.float64)
             x[ids[t]] = 1
             h = torch.tanh(mats["W_xh"] @ x + w @ h + mats["b_h"])
             y = mats["W_hy"] @ h + mats["b_y"]
-            total += float(torch.logsumexp(y, 0) - y[ids[t + 1]])
-        return total
+            losses.append(float(torch.logsumexp(y, 0) - y[ids[t + 1]]))  # cross-entropy written out
+            hs.append(h)
+            total += losses[-1]
+        return total, hs, losses
+
+    def loss(w_per_step: list[torch.Tensor]) -> float:
+        return unroll(w_per_step)[0]
+
+    _, hs, losses = unroll([mats["W_hh"]] * 4)
+    for t in range(4):
+        assert abs(n[f"loss{t + 1}"] - losses[t]) < 1e-12
+        for k in range(3):
+            assert abs(n[f"h{t + 1}.{k}"] - float(hs[t][k])) < 1e-12
 
     eps, w0 = 1e-6, mats["W_hh"]
     terms = []

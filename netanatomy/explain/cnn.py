@@ -107,14 +107,12 @@ def _params_conv(a: Answer, m: nn.modules.conv._ConvNd, rec: Any) -> Answer:
         a.num("positions", positions)
         a.num("macs", rec.macs)
     cin = a.texts["c_in_per_group"]
-    a.say("params.conv.intro", "params.conv.depth", "params.conv.filters")
+    a.say("params.conv.intro", "params.conv.depth" if g == 1 else "params.conv.depth_groups", "params.conv.filters")
     a.code(f"k·k·C_in           = {kdot}{DOT}{cin} = {a.texts['per_filter']}",
            f"W = k·k·C_in·C_out = {kdot}{DOT}{cin}{DOT}{a.texts['c_out']} = {a.texts['weights']}",
            f"b = C_out          = {a.texts['biases']}" if bias else "b = 0              (bias=False)",
            f"W + b              = {a.texts['weights']} + {a.texts['biases']} = {a.texts['total']}" if bias
            else f"W + b              = {a.texts['total']}")
-    if g > 1:
-        a.say("params.conv.groups")
     a.say("params.conv.bias" if bias else "params.conv.nobias")
     a.say("params.conv.wrong_depth")
     if "macs" in a.numbers:
@@ -275,7 +273,8 @@ def _rf_model(req: Request) -> Answer:
     f = result.field
     a = _answer(req, f"netanatomy rf {resolved.name} --layer {result.layer}")
     a.name("model", resolved.name)
-    a.name("layer", result.layer)
+    # nn.Sequential's children are numbered: "layer 2" reads better than a bare "2".
+    a.name("layer", f"layer {result.layer}" if result.layer.replace(".", "").isdigit() else result.layer)
     a.name("input", "x".join(map(str, size)))
     if not f.known:
         a.name("reason", f.note)
@@ -711,11 +710,13 @@ def _gap_model(req: Request) -> Answer:
     a.num("flat", c * hw)
     a.num("flat_fc_params", c * hw * out + out)
     a.num("gap_fc_params", c * out + out)
-    a.say("gap.model")
-    a.code(f"{a.names['map']}  --{a.names['gap_layer']}-->  {c}",
-           f"flatten + FC: {a.texts['flat']}{DOT}{a.texts['out']} + {a.texts['out']} = {a.texts['flat_fc_params']}",
-           f"GAP + FC:     {a.texts['c']}{DOT}{a.texts['out']} + {a.texts['out']} = {a.texts['gap_fc_params']}")
-    a.say("gap.model_head")
+    a.say("gap.model" if head else "gap.model_nohead")
+    lines = [f"{a.names['map']}  --{a.names['gap_layer']}-->  {c}",
+             f"flatten + FC: {a.texts['flat']}{DOT}{a.texts['out']} + {a.texts['out']} = {a.texts['flat_fc_params']}"]
+    if head:
+        lines.append(f"GAP + FC:     {a.texts['c']}{DOT}{a.texts['out']} + {a.texts['out']} = {a.texts['gap_fc_params']}")
+    a.code(*lines)
+    a.say("gap.model_head" if head else "gap.model_nohead_flat")
     return a
 
 
@@ -896,5 +897,8 @@ def macs_flops(req: Request) -> Answer:
     a.code(f"MACs  = {a.texts['macs']}  ({a.texts['gmacs']}G)",
            f"FLOPs = 2 · MACs = {a.texts['flops']}  ({a.texts['gflops']}G)",
            f"torch.utils.flop_counter: {a.texts['torch_flops']}")
-    a.say("macs.uncounted", "macs.tools")
+    a.say("macs.uncounted")
+    if first is not None:
+        a.say("macs.bias")
+    a.say("macs.tools")
     return a

@@ -70,6 +70,21 @@ def hello_gradients(seed: int = 0, hidden: int = 3) -> tuple[dict[str, torch.Ten
     return mats, shared.grad, terms, xs.grad
 
 
+def hello_forward(mats: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
+    """The unrolled forward pass over "hell": (h_t, y_t, the step's cross-entropy) for each t."""
+    v, hidden = len(HELLO_VOCAB), mats["W_hh"].shape[0]
+    ids = [HELLO_VOCAB.index(c) for c in HELLO]
+    h = torch.zeros(hidden, dtype=torch.float64)
+    out = []
+    with torch.no_grad():
+        for t in range(len(HELLO) - 1):
+            x = F.one_hot(torch.tensor(ids[t]), v).to(torch.float64)
+            h = torch.tanh(mats["W_xh"] @ x + mats["W_hh"] @ h + mats["b_h"])
+            y = mats["W_hy"] @ h + mats["b_y"]
+            out.append((h, y, float(F.cross_entropy(y[None], torch.tensor([ids[t + 1]])))))
+    return out
+
+
 def rnn_weights(req: Request) -> Answer:
     """One W_hh, W_xh, W_hy at every step: parameters for 1 and T steps, and BPTT's sum."""
     from netanatomy.analysis.loading import resolve_model
@@ -93,8 +108,9 @@ def rnn_weights(req: Request) -> Answer:
     a.say("rnn.same_count")
 
     hidden = 3
-    _, grad, terms, grad_x = hello_gradients(req.seed, hidden)
+    mats, grad, terms, grad_x = hello_gradients(req.seed, hidden)
     a.num("H", hidden)
+    a.num("seed", req.seed)
     a.num("V", len(HELLO_VOCAB))
     a.num("steps_hello", len(terms))
     total = torch.stack(terms).sum(0)
@@ -106,6 +122,15 @@ def rnn_weights(req: Request) -> Answer:
         rows.append((a.num(f"t{t}", t), f"'{HELLO[t - 1]}' -> '{HELLO[t]}'", a.num(f"term{t}", float(term.norm()), digits=4)))
     a.num("x_grad_rows", grad_x.shape[0])
     a.num("x_grad_cols", grad_x.shape[1])
+    unrolled: list[tuple[Cell, ...]] = []
+    for t, (h, _y, ce) in enumerate(hello_forward(mats), 1):
+        hs = [a.num(f"h{t}.{k}", float(h[k]), digits=3) for k in range(hidden)]
+        unrolled.append((str(t), f"'{HELLO[t - 1]}'", "[" + ", ".join(hs) + "]", f"'{HELLO[t]}'", a.num(f"loss{t}", ce, digits=3)))
+    repeated = [t for t in range(1, len(HELLO)) if HELLO[t - 1] == "l"]  # 'l' is read twice
+    a.num("t_l1", repeated[0])
+    a.num("t_l2", repeated[1])
+    a.say("rnn.unrolled")
+    a.table((Msg("h.step"), "x_t", "h_t", Msg("h.target"), Msg("h.loss")), unrolled)
     a.say("rnn.hello")
     a.code("h_t = tanh(W_xh x_t + W_hh h_(t-1) + b_h)    y_t = W_hy h_t + b_y    L = Σ_t CE(y_t, target_t)",
            "dL/dW_hh = Σ_t dL/dW_hh^(t)")

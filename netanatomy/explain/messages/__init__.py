@@ -14,7 +14,6 @@ import importlib
 import pkgutil
 import re
 from functools import cache
-from pathlib import Path
 
 from netanatomy.errors import UnknownNameError, close_names
 
@@ -23,7 +22,8 @@ _CODE = re.compile(r"^[a-z]{2,3}(_[a-z]{2})?$")
 
 def languages() -> tuple[str, ...]:
     """The language codes that have a catalogue, English first."""
-    found = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if _CODE.match(m.name))
+    # The package's __path__, so that a catalogue added beside these (or on an extended path) counts.
+    found = sorted({m.name for m in pkgutil.iter_modules(list(__path__)) if _CODE.match(m.name)})
     return tuple(sorted(found, key=lambda c: c != "en"))
 
 
