@@ -29,9 +29,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             if opt.flag in seen:
                 continue
             seen.add(opt.flag)
-            users = ", ".join(t.name for t in TOPICS if any(o.flag == opt.flag for o in t.options))
+            # A flag several topics share (--steps) gets each topic's meaning in its help.
+            helps = "; ".join(f"[{t.name}] {o.help}" for t in TOPICS for o in t.options if o.flag == opt.flag)
             group.add_argument(f"--{opt.flag}", dest=f"opt_{opt.dest}", type=opt.type, metavar=opt.metavar or None,
-                               default=None, help=f"[{users}] {opt.help}")
+                               default=None, help=helps)
     common.add_seed(p, help="seed of the small random examples (default 0)")
     common.add_lang(p)
     # The catalogues, not a fixed list, decide which languages exist (a new catalogue module is a

@@ -71,7 +71,7 @@ def params(req: Request) -> Answer:
                f"W + b      = {a.texts['total']}")
         return a
     a.name("formula", rec.formula_terms or "0")
-    a.say("params.other")
+    a.say("params.other" if rec.params else "params.none")
     return a
 
 

@@ -77,6 +77,7 @@ MESSAGES: dict[str, str] = {
     "params.conv.shared": "The same {per_filter} weights of a filter are reused at all {positions} positions of the {out_h}×{out_w} output: parameters count what is stored, MACs count what is computed ({macs} multiply-accumulates for this layer).",
     "params.linear": "{layer} of {model} is a fully connected layer: every one of its {out_features} outputs has a weight for each of the {in_features} inputs plus one bias, {total} parameters in all.",
     "params.other": "{layer} of {model} is a {type}; its {total} parameters are {formula}.",
+    "params.none": "{layer} of {model} is a {type}: it has no parameters ({total}), since it computes a fixed function of its input. Name a conv or a fully connected layer with --layer to see a count worked out.",
     "params.model.intro": "{model} has {total} parameters and runs {macs} MACs per image. Grouped by the kind of layer that holds them:",
     "params.model.fc_vs_conv": "The parameters and the compute live in different places: the fully connected layers hold {linear.params_share} of the parameters but run only {linear.macs_share} of the MACs, while the convolutions hold {conv.params_share} of the parameters and run {conv.macs_share} of the MACs. A conv filter is small and reused at every position; a fully connected weight is used once per image.",
     "params.model.biggest": "The largest single layer is {biggest} with {biggest_params} parameters ({biggest_share} of the model): {biggest_formula}.",

@@ -78,6 +78,7 @@ MESSAGES: dict[str, str] = {
     "params.conv.shared": "필터 하나의 가중치 {per_filter}개는 {out_h}×{out_w} 출력의 {positions}개 위치 모두에서 다시 쓰인다. 파라미터 수는 저장하는 값의 개수이고, MACs는 계산하는 양이다(이 층은 곱셈-누산 {macs}번).",
     "params.linear": "{model}의 {layer} 층은 완전 연결 층(fully connected layer)이다. 출력 {out_features}개가 각각 입력 {in_features}개 모두에 대한 가중치(weight)와 편향(bias) 하나를 가지므로, 파라미터는 모두 {total}개다.",
     "params.other": "{model}의 {layer} 층({type})에서 파라미터 {total}개의 식은 {formula}이다.",
+    "params.none": "{model}의 {layer} 층({type})에는 파라미터가 없다({total}개). 입력에 정해진 함수를 적용할 뿐이기 때문이다. --layer로 합성곱 층이나 완전 연결 층을 고르면 개수를 따져 볼 수 있다.",
     "params.model.intro": "{model} 모델에는 파라미터가 {total}개 있고, 이미지 한 장에 곱셈-누산(multiply-accumulate, MAC)을 {macs}번 한다. 파라미터를 가진 층의 종류별로 묶으면 다음과 같다.",
     "params.model.fc_vs_conv": "파라미터가 있는 곳과 계산이 일어나는 곳이 다르다. 완전 연결 층(fully connected layer)은 파라미터의 {linear.params_share}를 갖지만 MACs는 {linear.macs_share}뿐이고, 합성곱(convolution) 층은 파라미터의 {conv.params_share}로 MACs의 {conv.macs_share}를 차지한다. 합성곱 필터는 작고 모든 위치에서 다시 쓰이지만, 완전 연결 층의 가중치는 이미지 한 장에 한 번만 쓰이기 때문이다.",
     "params.model.biggest": "가장 큰 층은 {biggest}(파라미터 {biggest_params}개, 모델 전체의 {biggest_share})이고, 식은 {biggest_formula}이다.",
