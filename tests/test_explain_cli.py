@@ -28,7 +28,7 @@ def test_catalogues_share_keys_and_placeholders():
 
 # Digits a template may hold: names of kernels and notation, never a figure of the answer.
 _NOTATION = re.compile(r"[knt][−-]1|\d×\d(×)?|VGG16|2016|Fig\. 6|\[0, 1\)|t = 1|h_0 = 0|T [<>] 1|2 × MACs|h_t|conv3|"
-                       r"Conv2d|분의 1|전부 1|(?:is|are|to|returns) 0|exactly 0|항은 0|을 0|를 0|0으로|0을")
+                       r"정확히 0|Conv2d|분의 1|전부 1|(?:is|are|to|returns) 0|exactly 0|항은 0|을 0|를 0|0으로|0을")
 
 
 def test_no_figure_is_typed_into_a_template():
@@ -113,6 +113,7 @@ def test_topic_options(capsys):
     (["explain", "receptive-field", "char_lstm"], "spatial"),
     (["explain", "residual", "--report", "/nonexistent/degradation.md"], "no degradation report"),
     (["explain", "sampling", "--scores", "h=1"], "two different characters"),
+    (["explain", "markov", "--checkpoint", "/nonexistent/run"], "no checkpoint"),
 ])
 def test_bad_input_is_one_line_exit_2(capsys, argv, needle):
     assert main(argv) == 2

@@ -395,6 +395,33 @@ def test_markov(answers, tmp_path):
     assert close(n["lstm_recall"], float(loss), 1e-4)
     assert n["lstm_recall"] < n["chance"] / 2  # it learned to carry the key
     assert min(n["ngram3.recall"], n["ngram5.recall"]) > n["chance"] - 0.2  # no n-gram beats chance by much
+    _check_reach(n, model, vocab.size, order=5)
+
+
+def _check_reach(n: dict, model: nn.Module, vocab_size: int, order: int) -> None:
+    """The reach table: change one character d back in a seeded random string, total variation of the prediction."""
+    x = torch.randint(0, vocab_size, (1, 64), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        p = torch.softmax(model(x)[0][0, -1].double(), -1)
+        for d in (1, 2, 4, 8, 16, 32, 64):
+            y = x.clone()
+            y[0, 64 - d] = (y[0, 64 - d] + 1) % vocab_size
+            q = torch.softmax(model(y)[0][0, -1].double(), -1)
+            assert close(n[f"reach{d}.rnn"], float((p - q).abs().sum() / 2), 1e-9)
+            assert (f"reach{d}.ngram" in n) == (d >= order)
+    assert n["reach8.rnn"] > 0  # beyond both n-grams' windows, the LSTM's prediction still moves
+
+
+def test_markov_on_a_users_checkpoint(answers):
+    from netanatomy.charlm.checkpoint import load_model
+
+    run = Path(answers["markov"].names["run_dir"]) / "lstm"
+    a = explain("markov", checkpoint=str(run))
+    n = a.numbers
+    model, vocab, _ = load_model(run)
+    assert (n["layers"], n["hidden"], n["vocab"]) == (1, 32, vocab.size)
+    assert n["state_values"] == 2 * 1 * 32  # an LSTM's h and c
+    _check_reach(n, model, vocab.size, order=3)
 
 
 # -- vgg-memory and macs-flops ------------------------------------------------------------------

@@ -211,7 +211,7 @@ def wrap(text: str, width: int) -> list[str]:
     return lines
 
 
-_NUMERIC = re.compile(r"^[-+]?[\d,.]+[%a-zA-Z]*$|^[-+]?[\d,.]+(\s|$)")
+_NUMERIC = re.compile(r"^[-+]?[\d,.]+(e[-+]\d+)?[%a-zA-Z]*$|^[-+]?[\d,.]+(\s|$)")
 
 
 def _text_table(headers: list[str], rows: list[list[str]]) -> list[str]:

@@ -241,10 +241,56 @@ def sampling(req: Request) -> Answer:
 # markov [30:00]
 
 
+#: How far back a changed character is, in the reach measurement (1 = the last character read).
+REACH_DISTANCES = (1, 2, 4, 8, 16, 32, 64)
+
+
+def prediction_reach(model: torch.nn.Module, vocab_size: int, seed: int = 0,
+                     distances: tuple[int, ...] = REACH_DISTANCES) -> dict[int, float]:
+    """How much the next-character distribution moves when one character ``d`` back is changed.
+
+    On a random string of ``max(distances)`` characters, replace the character ``d`` positions
+    before the prediction by the next one in the vocabulary and measure the total variation
+    distance ½·Σ|p − p'| between the two predictions. An order-n Markov model gives exactly 0 for
+    every d ≥ n (the character is outside its context); an RNN's hidden state can make it non-zero
+    at any distance.
+    """
+    length = max(distances)
+    gen = torch.Generator().manual_seed(seed)
+    base = torch.randint(0, vocab_size, (1, length), generator=gen)
+    model.eval()
+    out = {}
+    with torch.no_grad():
+        p = torch.softmax(model(base)[0][0, -1].double(), -1)
+        for d in distances:
+            changed = base.clone()
+            changed[0, length - d] = (changed[0, length - d] + 1) % vocab_size
+            q = torch.softmax(model(changed)[0][0, -1].double(), -1)
+            out[d] = float(0.5 * (p - q).abs().sum())
+    return out
+
+
+def _say_reach(a: Answer, model: torch.nn.Module, vocab_size: int, seed: int, order: int) -> None:
+    reach = prediction_reach(model, vocab_size, seed)
+    a.num("reach_order", order)
+    a.num("reach_length", max(REACH_DISTANCES))
+    rows: list[tuple[Cell, ...]] = []
+    for d, tv in reach.items():
+        ngram = 0.0 if d >= order else None  # inside the window the n-gram's answer depends on its counts
+        rows.append((a.num(f"reach{d}.distance", d), a.num(f"reach{d}.rnn", tv, sci=True, digits=2),
+                     "—" if ngram is None else a.num(f"reach{d}.ngram", ngram, digits=1)))
+    a.say("markov.reach")
+    a.table((Msg("h.distance"), Msg("h.rnn_change"), Msg("h.ngram_change")), rows)
+
+
 def markov(req: Request) -> Answer:
     """What an n-gram conditions on against an RNN's hidden state, with a short run of the demo."""
+    from netanatomy.charlm.checkpoint import load_model
     from netanatomy.charlm.markov import MarkovDemoConfig, run_demo
 
+    checkpoint = req.option("checkpoint")
+    if checkpoint:
+        return _markov_checkpoint(req, checkpoint)
     gap, steps = req.positive("gap", 200), req.positive("steps", 100_000)
     cfg = MarkovDemoConfig(gap=gap, records=500, orders=(3, 5), hidden_size=32, steps=steps, seq_len=32,
                            batch_size=16, lr=2e-2, eval_interval=max(1, steps // 3), seed=req.seed)
@@ -253,9 +299,11 @@ def markov(req: Request) -> Answer:
     if run_dir:
         a.name("run_dir", str(run_dir))
         result = run_demo(cfg, run_dir)
+        model, vocab, _ = load_model(Path(run_dir) / "lstm")
     else:
         with tempfile.TemporaryDirectory(prefix="netanatomy-markov-") as tmp:
             result = run_demo(cfg, Path(tmp))
+            model, vocab, _ = load_model(Path(tmp) / "lstm")
     a.num("gap", gap)
     a.num("distance", gap + 1)
     a.num("keys", len(cfg.keys))
@@ -278,4 +326,27 @@ def markov(req: Request) -> Answer:
     rows.append(("LSTM", "h_t", a.texts["lstm_recall"]))
     a.table((Msg("h.order"), Msg("h.context"), Msg("h.recall_loss")), rows)
     a.say("markov.read")
+    _say_reach(a, model, vocab.size, req.seed, max(cfg.orders))
+    return a
+
+
+def _markov_checkpoint(req: Request, checkpoint: str) -> Answer:
+    """The same question on the user's trained char model: how far back its prediction reaches."""
+    from netanatomy.charlm.checkpoint import load_model
+
+    model, vocab, _ = load_model(checkpoint)
+    cfg = model.config
+    a = _answer(req, f"netanatomy charrnn sample {checkpoint} --explain")
+    a.name("checkpoint", str(checkpoint))
+    a.name("cell", cfg.cell.upper())
+    a.num("layers", cfg.num_layers)
+    a.num("hidden", cfg.hidden_size)
+    # An LSTM carries h and c per layer; RNN and GRU carry h only.
+    a.num("state_values", cfg.num_layers * cfg.hidden_size * (2 if cfg.cell == "lstm" else 1))
+    a.num("vocab", vocab.size)
+    a.say("markov.intro", "markov.notes")
+    a.code("Markov (order n):  P(x_t | x_1 .. x_(t-1)) = P(x_t | x_(t-n+1) .. x_(t-1))",
+           "RNN:               h_t = f(h_(t-1), x_t),   P(x_t | x_1 .. x_(t-1)) = g(h_(t-1))")
+    a.say("markov.rnn", "markov.checkpoint")
+    _say_reach(a, model, vocab.size, req.seed, 3)
     return a

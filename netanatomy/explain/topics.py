@@ -71,6 +71,7 @@ TOPICS: tuple[Topic, ...] = (
         Option("gap", int, 6, "digits between the key and its recall in the demo text (default 6)", "G"),
         Option("steps", int, 600, "LSTM training steps of the demo (default 600, a few seconds)", "N"),
         Option("run-dir", str, None, "keep the demo's files (text, LSTM checkpoint, plot) in DIR (default: a temporary folder)", "DIR"),
+        Option("checkpoint", str, None, "a trained char model (`netanatomy charrnn train --out RUN`): measure its own reach instead of running the demo", "CKPT"),
     )),
     Topic("vgg-memory", "L9 VGG", f"{_CNN}:vgg_memory", takes_model=True),
     Topic("macs-flops", "L9", f"{_CNN}:macs_flops", takes_model=True),

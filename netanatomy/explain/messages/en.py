@@ -64,6 +64,9 @@ MESSAGES: dict[str, str] = {
     "h.order": "model",
     "h.context": "conditions on",
     "h.recall_loss": "loss at the recalled key (nats)",
+    "h.distance": "distance d",
+    "h.rnn_change": "change of the RNN's prediction",
+    "h.ngram_change": "change of an n-gram of order {reach_order}",
     "h.values": "values per image",
     # -- params ------------------------------------------------------------------------------
     "params.question": "How many parameters does a conv layer have, and why does the number of filters multiply the count?",
@@ -154,7 +157,9 @@ MESSAGES: dict[str, str] = {
     "markov.notes": "The notes' definition (\"the past does not influence the present\") would make every character independent of the text before it, and no language model could predict anything.",
     "markov.rnn": "An RNN is Markov in its hidden state h_t: h_t and the next input decide everything that follows. It is not Markov in the characters, because h_t can carry information from any distance back.",
     "markov.demo": "A short run of the project's Markov demo shows the difference. Each record of its text is a key letter (one of {keys}), {gap} random digits, a bar and the key again, so the character after the bar is decided {distance} characters back. Chance is ln {keys} = {chance} nats. The n-grams of order {orders} condition on fewer characters than that; an LSTM with {hidden} hidden units, trained for {lstm_steps} steps:",
+    "markov.checkpoint": "Your model, {checkpoint}, is a {cell} with {layers} layer(s) of {hidden} units over {vocab} characters: its state h_t (with the LSTM's cell state c_t) is {state_values} numbers, updated at every character, and everything it predicts depends on the text only through them.",
     "markov.read": "The n-grams cannot beat chance at the recall: the key is outside their window. The LSTM's hidden state carries it across the gap. The longer run in the command below plots it.",
+    "markov.reach": "How far back does the model's prediction reach? On a random string of {reach_length} characters, change one character at distance d before the prediction and measure how far the next-character distribution moves (total variation, ½·Σ|p − p'|). An n-gram of order {reach_order} gives exactly 0 from d = {reach_order} on, since the character is outside its context; the RNN's hidden state lets it move at any distance:",
     # -- vgg-memory --------------------------------------------------------------------------
     "vgg-memory.question": "How much activation memory does VGG16 need per image, and where does it live?",
     "vgg_memory.intro": "The lecture's table counts, per layer of {model}, the values of its output (one image, the input included). The analyzer's shapes give:",
