@@ -276,8 +276,8 @@ def test_rnn_weights_counts(answers):
     # PyTorch's layout per layer: G·H·(I + H + 2 biases); decoder W_hy H·V + V; one-hot input I = V.
     dec = h * v + v
     for name, g in (("char_rnn", 1), ("char_lstm", 4), ("char_gru", 3)):
-        params = g * h * (v + h + 2) + g * h * (h + h + 2) + dec
-        macs = g * (h * v + h * h) + g * (h * h + h * h) + h * v  # per character
+        params = g * h * (v + h + 2) + dec  # one layer
+        macs = g * (h * v + h * h) + h * v  # per character
         assert n[f"{name}.params_1"] == n[f"{name}.params_T"] == params
         assert (n[f"{name}.macs_1"], n[f"{name}.macs_T"]) == (macs, t * macs)
 

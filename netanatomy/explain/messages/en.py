@@ -137,7 +137,7 @@ MESSAGES: dict[str, str] = {
     "nin.notes": "The last 1×1 conv emits one map per class, and global average pooling turns each map into that class's score: no fully connected layer at all.",
     # -- rnn-weights -------------------------------------------------------------------------
     "rnn-weights.question": "If W is used at every time step, how many parameters does an RNN have, and what is its gradient?",
-    "rnn.intro": "An RNN applies one set of matrices, W_xh, W_hh and W_hy, at every time step. The analyzer on the zoo's char models, for a sequence of {one} and of {T} characters:",
+    "rnn.intro": "An RNN applies one set of matrices, W_xh, W_hh and W_hy, at every time step. The analyzer on the zoo's char models (one layer each), for a sequence of {one} and of {T} characters:",
     "rnn.same_count": "The parameter counts do not change with the sequence length; only the compute (MACs) grows, {T} times. The weights are shared across time, just as a conv filter is shared across positions.",
     "rnn.unrolled": "Unrolled over the lecture's \"hello\" ({V} characters, {H} hidden units, small random weights, seed {seed}): the same W_xh, W_hh and W_hy compute every row, h_t = tanh(W_xh x_t + W_hh h_(t−1) + b_h), and each step's output is scored against the next character. The input 'l' comes twice, at t = {t_l1} and t = {t_l2}, with different targets; only h_t, which carries what came before, can tell the two apart.",
     "rnn.hello": "The gradient of a shared weight is the sum of its uses. Over these {steps_hello} steps, give each step its own copy of W_hh, let autograd report each copy's gradient, and add them up (backpropagation through time):",
