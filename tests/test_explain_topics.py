@@ -19,9 +19,8 @@ from netanatomy.explain import Answer, explain, list_topics
 from netanatomy.explain.answer import Para
 
 LANGS = ("en", "ko")
-# rnn-weights analyses the char models at T = --steps; 1,000 steps make 30,000 captured ops, so the
-# suite uses 50 (the parameter counts and MACs per step are the same claim at any T).
-OPTIONS = {"rnn-weights": {"steps": 50}}
+# Every topic at its defaults (rnn-weights captures 1,000 time steps: the slowest, a few seconds).
+OPTIONS: dict[str, dict[str, object]] = {}
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +271,7 @@ def test_nin(answers):
 
 def test_rnn_weights_counts(answers):
     n = answers["rnn-weights"].numbers
-    v, h, t = 65, 128, 50
+    v, h, t = 65, 128, 1000
     # PyTorch's layout per layer: G·H·(I + H + 2 biases); decoder W_hy H·V + V; one-hot input I = V.
     dec = h * v + v
     for name, g in (("char_rnn", 1), ("char_lstm", 4), ("char_gru", 3)):
@@ -509,8 +508,7 @@ def test_golden(answers, golden, topic, lang):
     text = a.to_text(lang)
     if topic == "markov":  # the run directory is a temporary path
         text = text.replace(a.names.get("run_dir", "\0"), "RUN_DIR")
-    suffix = "--steps-50" if topic == "rnn-weights" else ""
-    golden(f"explain/{topic}{suffix}.{lang}.txt", text)
+    golden(f"explain/{topic}.{lang}.txt", text)
 
 
 def test_markdown_parses(answers):

@@ -489,6 +489,8 @@ def residual(req: Request) -> Answer:
     from netanatomy.zoo.registry import create_model
 
     a = _answer(req, "netanatomy experiment degradation --dataset mnist --epochs 8")
+    report = req.option("report")
+    found = _degradation_rows(report) if report else None  # a bad path fails before any computation
     torch.manual_seed(req.seed)
     blocks = {}
     for name in ("resnet20", "plain20"):
@@ -523,9 +525,7 @@ def residual(req: Request) -> Answer:
     a.say("residual.gradients")
     a.table((Msg("h.network"), Msg("h.grad_first"), Msg("h.grad_fc"), Msg("h.ratio")), rows)
     a.say("residual.gradients_read")
-    report = req.option("report")
-    if report:
-        found = _degradation_rows(report)
+    if found is not None:
         a.name("report", str(report))
         table = []
         for net, (loss, err) in found.items():
