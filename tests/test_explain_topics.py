@@ -185,9 +185,10 @@ def _grads(name: str, seed: int = 0) -> tuple[float, float]:
     from netanatomy import create_model
 
     torch.manual_seed(seed)
-    model = create_model(name)
+    model = create_model(name).double()
     gen = torch.Generator().manual_seed(seed)
-    x, y = torch.randn(8, 3, 32, 32, generator=gen), torch.randint(0, 10, (8,), generator=gen)
+    x = torch.randn(8, 3, 32, 32, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 10, (8,), generator=gen)
     loss = nn.functional.cross_entropy(model(x), y)
     first, last = torch.autograd.grad(loss, [model.conv1.weight, model.fc.weight])
     return float(first.norm()), float(last.norm())
