@@ -319,3 +319,10 @@ def test_embedded_json_cannot_close_its_script_element() -> None:
     text = json_for_script(data)
     assert "</" not in text and "<!--" not in text
     assert json.loads(text) == data  # the same document (JSON.parse reads the same grammar)
+
+
+def test_unknown_language_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "resnet20", "-o", str(tmp_path / "r.html"), "--lang", "fr"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no language 'fr'" in err and "en or ko" in err
+    assert not (tmp_path / "r.html").exists()

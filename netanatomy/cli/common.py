@@ -34,7 +34,6 @@ FORMATS_TABULAR = ("table", "json", "csv", "md")
 FORMATS_RESULT = ("table", "json")
 #: Commands whose result is prose (``explain``): ``text`` takes the place of ``table``.
 FORMATS_PROSE = ("text", "md", "json")
-LANGUAGES = ("en", "ko")
 
 
 def add_output(p: argparse._ActionsContainer, metavar: str = "FILE", help: str | None = None,
@@ -99,7 +98,9 @@ def default_language() -> str:
 
 def add_lang(p: argparse._ActionsContainer) -> None:
     """``--lang en|ko``, defaulting from the environment."""
-    p.add_argument("--lang", choices=LANGUAGES, default=None,
+    # No fixed choices: the message catalogues decide which languages exist (a new catalogue is a
+    # new language, no code changes); the command refuses an unknown one in one line.
+    p.add_argument("--lang", default=None, metavar="LANG",
                    help="language: en or ko (default from LC_ALL/LANG: ko when it starts with 'ko', else en)")
 
 

@@ -33,6 +33,7 @@ GROUPS: tuple[str, ...] = (
     "netanatomy.cli.train",  # train, predict
     "netanatomy.cli.experiment",  # experiment NAME
     "netanatomy.cli.report",  # report (HTML pages)
+    "netanatomy.cli.explain",  # explain TOPIC (the study notes' questions, en/ko)
 )
 
 

@@ -41,6 +41,10 @@ def _report(args: argparse.Namespace) -> int:
     if not args.output:
         raise UserError("netanatomy report needs -o FILE.html (the page to write)")
     lang = args.lang or default_language()
+    from netanatomy.html.catalogue import LANGUAGES
+
+    if lang not in LANGUAGES:
+        raise UserError(f"the report has no language {lang!r}; use --lang {' or '.join(LANGUAGES)}")
     if len(args.targets) == 1 and os.path.isdir(args.targets[0]):
         from netanatomy.html.runs import run_report
 

@@ -1,0 +1,54 @@
+"""What a topic is asked: the model (resolved on demand, as ``netanatomy summary`` resolves it), the layer, options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from netanatomy.explain.topics import Topic
+
+if TYPE_CHECKING:
+    from netanatomy.analysis.loading import ResolvedModel
+    from netanatomy.analysis.records import Summary
+
+
+@dataclass
+class Request:
+    """One call of a topic."""
+
+    topic: Topic
+    model_text: str | None
+    layer: str | None
+    input_text: str | None
+    model_args: list[str]
+    seed: int
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def resolve(self, default: str, device: str = "meta") -> ResolvedModel:
+        """The model the user named (or ``default``), resolved as ``netanatomy summary`` does."""
+        from netanatomy.analysis.loading import parse_input_size, parse_kwargs, resolve_model
+
+        sizes = parse_input_size(self.input_text) if self.input_text else None
+        return resolve_model(self.model_text or default, sizes, parse_kwargs(self.model_args), device=device)
+
+    def summary(self, resolved: ResolvedModel, receptive_fields: bool = False) -> Summary:
+        """``netanatomy.summary`` of a resolved model at its input size (eval mode)."""
+        from netanatomy.analysis.summary import summary
+
+        sizes = resolved.input_sizes
+        dtypes = resolved.input_dtypes[: len(sizes)] + resolved.input_dtypes[-1:] * (len(sizes) - len(resolved.input_dtypes))
+        return summary(resolved.model, sizes, input_dtypes=dtypes, model_name=resolved.name,
+                       receptive_fields=receptive_fields and resolved.spatial)
+
+    def option(self, name: str) -> Any:
+        return self.options[name]
+
+    def positive(self, name: str, limit: int | None = None) -> int:
+        """An integer option that must be at least 1 (and at most ``limit``)."""
+        from netanatomy.errors import UserError
+
+        value = int(self.options[name])
+        if value < 1 or (limit is not None and value > limit):
+            bound = f" and at most {limit}" if limit is not None else ""
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1{bound}, got {value}")
+        return value
