@@ -28,9 +28,11 @@ import pytest
 
 from netanatomy.analysis.records import LayerRecord
 from netanatomy.cli.main import main
-from netanatomy.html.catalogue import MESSAGES
+from netanatomy.html.catalogue import messages
 from netanatomy.report import units
 from netanatomy.report.columns import COLUMNS, Column
+
+MESSAGES = messages()
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 MODELS = ("vgg16", "resnet50", "googlenet")

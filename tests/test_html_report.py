@@ -16,9 +16,11 @@ import pytest
 import torch
 
 from netanatomy.cli.main import main
-from netanatomy.html.catalogue import MESSAGES
+from netanatomy.html.catalogue import messages
 from netanatomy.html.graphview import build_view
 from netanatomy.html.payload import model_payload
+
+MESSAGES = messages()
 
 ASSETS = Path(__file__).parents[1] / "netanatomy" / "html" / "assets"
 
@@ -324,5 +326,5 @@ def test_embedded_json_cannot_close_its_script_element() -> None:
 def test_unknown_language_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "resnet20", "-o", str(tmp_path / "r.html"), "--lang", "fr"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "no language 'fr'" in err and "en or ko" in err
+    assert err.count("\n") == 1 and "no language 'fr'" in err and "Languages: en, ko" in err
     assert not (tmp_path / "r.html").exists()

@@ -1,121 +1,27 @@
-"""The page's words in English and Korean, one entry per key.
+"""The page's words, from the project's one message catalogue per language.
 
-A catalogue is data: ``{key: {"en": ..., "ko": ...}}``. Keys are namespaced (``report.``) so that
-this table can later join the one catalogue the CLI's explanations read, without clashes; the
-page embeds the entries it uses and switches language without reloading. Korean follows the
-study group's usage: the Korean term first, the English term in brackets at its first use on the
-page, one polite written style (합니다체).
+The labels live beside the explanations' messages (``netanatomy/explain/messages/en.py``,
+``ko.py``), under keys namespaced ``report.``: one catalogue per language for everything
+netanatomy writes in words, so a third language is one new module for the CLI's explanations and
+the pages alike. The page embeds the entries it uses and switches language without reloading.
 """
 
 from __future__ import annotations
 
-MESSAGES: dict[str, dict[str, str]] = {
-    "report.language": {"en": "Language", "ko": "언어"},
-    "report.model_page": {"en": "Model report", "ko": "모델 보고서"},
-    "report.compare_page": {"en": "Model comparison", "ko": "모델 비교"},
-    "report.run_page": {"en": "Training run", "ko": "학습 기록"},
-    "report.generated": {"en": "Written by netanatomy; every figure is the one `netanatomy summary --format json` prints.",
-                         "ko": "netanatomy가 만든 문서입니다. 모든 수치는 `netanatomy summary --format json`의 출력과 같습니다."},
-    "report.generated_run": {"en": "Written by netanatomy from the run's metrics and checkpoint; the validation predictions are recomputed from the checkpoint.",
-                             "ko": "netanatomy가 학습 기록의 지표와 체크포인트로 만든 문서입니다. 검증 예측은 체크포인트로 다시 계산했습니다."},
-    "report.input": {"en": "Input", "ko": "입력"},
-    "report.mode": {"en": "mode", "ko": "모드"},
-    "report.params": {"en": "Parameters", "ko": "파라미터 (parameters)"},
-    "report.trainable": {"en": "trainable", "ko": "학습 가능"},
-    "report.trainable_row": {"en": "Trainable", "ko": "학습 가능 파라미터"},
-    "report.macs": {"en": "MACs", "ko": "곱셈-누산 (MACs)"},
-    "report.flops": {"en": "FLOPs = 2 × MACs", "ko": "FLOPs = 2 × MACs"},
-    "report.convention": {"en": "Convention", "ko": "세는 방식 (convention)"},
-    "report.fwd_act": {"en": "Forward activations", "ko": "순전파 활성값 (forward activations)"},
-    "report.saved": {"en": "Saved for backward", "ko": "역전파용 저장값 (saved for backward)"},
-    "report.train_mem": {"en": "Training memory", "ko": "학습 메모리 (training memory)"},
-    "report.at_batch": {"en": "at batch", "ko": "배치"},
-    "report.dtype_opt": {"en": "dtype · optimizer", "ko": "자료형 · 옵티마이저 (dtype · optimizer)"},
-    "report.rf_last": {"en": "Receptive field of the last spatial layer", "ko": "마지막 공간 층의 수용 영역 (receptive field)"},
-    "report.layers": {"en": "Layers", "ko": "층별 표"},
-    "report.depth": {"en": "Fold depth", "ko": "접는 깊이 (depth)"},
-    "report.all": {"en": "all", "ko": "전체"},
-    "report.col_layer": {"en": "Layer (type)", "ko": "층 (종류)"},
-    "report.col_output": {"en": "Output shape", "ko": "출력 크기"},
-    "report.col_params": {"en": "Params", "ko": "파라미터"},
-    "report.col_formula": {"en": "Formula", "ko": "계산식"},
-    "report.col_macs": {"en": "MACs", "ko": "MACs"},
-    "report.col_act": {"en": "Activations", "ko": "활성값"},
-    "report.col_saved": {"en": "Saved for bwd", "ko": "역전파 저장"},
-    "report.col_rf": {"en": "RF", "ko": "수용 영역"},
-    "report.table_hint": {"en": "Click a header to sort, a row to select the layer; bars share one scale per column; hover a count for its formula.",
-                          "ko": "머리글을 누르면 정렬되고, 행을 누르면 그 층이 선택됩니다. 막대는 열마다 같은 눈금이며, 수치 위에 마우스를 올리면 계산식이 보입니다."},
-    "report.graph": {"en": "Graph of the computation", "ko": "계산 그래프 (computation graph)"},
-    "report.graph_hint": {"en": "Nodes are module calls (a folded module stands for its subtree); edges carry the output shape. Click a node to select its row.",
-                          "ko": "노드는 모듈 호출이고(접힌 모듈은 그 아래 전체를 나타냅니다), 간선에는 출력 크기가 적혀 있습니다. 노드를 누르면 표의 행이 선택됩니다."},
-    "report.rf": {"en": "Receptive fields", "ko": "수용 영역 (receptive fields)"},
-    "report.rf_chart": {"en": "Field size r and jump j (effective stride) through the layers; dashed lines: the jump changes (a new stage)",
-                        "ko": "층을 따라가며 본 수용 영역 크기 r과 점프 j (jump, 유효 보폭). 점선은 점프가 바뀌는 곳(새 단계)입니다"},
-    "report.rf_axis": {"en": "layers, input → output (log scale)", "ko": "층: 입력 → 출력 (로그 눈금)"},
-    "report.rf_box": {"en": "Field of the centre unit of the selected layer on a photograph at the input size",
-                      "ko": "선택한 층의 가운데 유닛이 보는 영역을 입력 크기의 사진 위에 그렸습니다"},
-    "report.rf_clip_note": {"en": "hatched: part of the field outside the input (padding); solid: what the unit really sees",
-                            "ko": "빗금: 입력 밖으로 나간 부분(패딩), 실선: 유닛이 실제로 보는 부분"},
-    "report.rf_none": {"en": "this layer has no local field (global, or not spatial)",
-                       "ko": "이 층에는 국소 수용 영역이 없습니다 (전역이거나 공간 축이 없습니다)"},
-    "report.rf_not_spatial": {"en": "The input has no spatial axes: receptive fields apply to convolutional models.",
-                               "ko": "입력에 공간 축이 없어서 수용 영역은 다루지 않습니다 (합성곱 모델에만 해당합니다)."},
-    "report.selected": {"en": "Selected layer", "ko": "선택한 층"},
-    "report.unit": {"en": "unit", "ko": "유닛"},
-    "report.erf": {"en": "Effective receptive field (Luo et al. 2016): mean |∂unit/∂pixel| over random inputs",
-                   "ko": "유효 수용 영역 (effective receptive field, Luo et al. 2016): 무작위 입력에 대한 |∂유닛/∂픽셀|의 평균"},
-    "report.memory": {"en": "Training memory", "ko": "학습 메모리"},
-    "report.batch": {"en": "Batch size", "ko": "배치 크기 (batch size)"},
-    "report.budget": {"en": "Memory available (e.g. 16 GiB)", "ko": "사용 가능한 메모리 (예: 16 GiB)"},
-    "report.fits": {"en": "Largest batch that fits", "ko": "들어가는 가장 큰 배치"},
-    "report.nofit": {"en": "does not fit even at batch 1", "ko": "배치 1도 들어가지 않습니다"},
-    "report.bad_size": {"en": "write a size such as 16 GiB, 800 MiB or 8 GB", "ko": "16 GiB, 800 MiB, 8 GB처럼 적어 주십시오"},
-    "report.m_parameters": {"en": "parameters", "ko": "파라미터"},
-    "report.m_buffers": {"en": "buffers", "ko": "버퍼 (buffers)"},
-    "report.m_gradients": {"en": "gradients", "ko": "그래디언트 (gradients)"},
-    "report.m_optimizer": {"en": "optimizer state", "ko": "옵티마이저 상태 (optimizer state)"},
-    "report.m_saved": {"en": "saved activations", "ko": "저장된 활성값 (saved activations)"},
-    "report.m_total": {"en": "total", "ko": "합계"},
-    "report.warnings": {"en": "Warnings", "ko": "경고"},
-    "report.w_uncounted": {"en": "Ops with arithmetic not counted in MACs", "ko": "MACs에 세지 않은 연산"},
-    "report.w_unaligned": {"en": "Unaligned receptive-field paths", "ko": "정렬되지 않은 수용 영역 경로 (unaligned paths)"},
-    "report.w_unknown": {"en": "Ops without a receptive-field rule", "ko": "수용 영역 규칙이 없는 연산"},
-    "report.w_clipped": {"en": "Layers whose field is larger than the input (clipped)", "ko": "수용 영역이 입력보다 커서 잘리는 층 (clipped)"},
-    "report.none": {"en": "none", "ko": "없음"},
-    "report.compare": {"en": "Side by side", "ko": "나란히 비교"},
-    "report.scatter": {"en": "Parameters against MACs (log scales; bubble area: training memory), after Canziani et al. 2016",
-                       "ko": "파라미터 대 MACs (로그 눈금, 원의 넓이: 학습 메모리), Canziani et al. 2016의 그림 방식"},
-    "report.models": {"en": "Models", "ko": "모델"},
-    "report.param_mem": {"en": "Parameter memory", "ko": "파라미터 메모리"},
-    "report.output_rf": {"en": "Output RF", "ko": "출력 수용 영역"},
-    "report.curves": {"en": "Training curves", "ko": "학습 곡선 (training curves)"},
-    "report.loss": {"en": "Loss", "ko": "손실 (loss)"},
-    "report.accuracy": {"en": "Accuracy", "ko": "정확도 (accuracy)"},
-    "report.bpc": {"en": "Bits per character", "ko": "문자당 비트 (bits/char)"},
-    "report.lr": {"en": "Learning rate", "ko": "학습률 (learning rate)"},
-    "report.train": {"en": "train", "ko": "학습"},
-    "report.val": {"en": "validation", "ko": "검증"},
-    "report.epoch": {"en": "epoch", "ko": "에폭"},
-    "report.step": {"en": "step", "ko": "스텝"},
-    "report.confusion": {"en": "Confusion matrix on the validation set (rows: true class, columns: predicted)",
-                         "ko": "검증 데이터의 혼동 행렬 (confusion matrix; 행: 정답, 열: 예측)"},
-    "report.misclassified": {"en": "Misclassified validation images with the top-3 guesses",
-                             "ko": "잘못 분류된 검증 이미지와 상위 3개 추측"},
-    "report.true": {"en": "true", "ko": "정답"},
-    "report.experiment": {"en": "Experiment", "ko": "실험"},
-    "report.samples": {"en": "Samples at several temperatures", "ko": "온도 (temperature)별 샘플"},
-    "report.temperature": {"en": "temperature", "ko": "온도"},
-    "report.entropy": {"en": "mean entropy of the softmax drawn from", "ko": "뽑은 softmax의 평균 엔트로피"},
-    "report.bits_per_char": {"en": "bits/char", "ko": "비트/문자"},
-    "report.samples_over_training": {"en": "Samples during training (same seed and prime at each evaluation)",
-                                     "ko": "학습 중 샘플 (평가 때마다 같은 시드와 시작 문자열)"},
-    "report.config": {"en": "Configuration", "ko": "설정"},
-    "report.hidden": {"en": "hidden state size", "ko": "은닉 상태 (hidden state) 크기"},
-}
+from netanatomy.explain.messages import catalogue as language_catalogue
+from netanatomy.explain.messages import languages
 
-LANGUAGES = ("en", "ko")
+_PREFIX = "report."
 
 
-def catalogue(lang_keys: tuple[str, ...] = LANGUAGES) -> dict[str, dict[str, str]]:
-    """``{lang: {key: text}}`` for the page's script (keys without the namespace)."""
-    return {lang: {k.removeprefix("report."): v[lang] for k, v in MESSAGES.items()} for lang in lang_keys}
+def catalogue(lang_keys: tuple[str, ...] | None = None) -> dict[str, dict[str, str]]:
+    """``{lang: {key: text}}`` for the page's script (keys without the ``report.`` namespace)."""
+    return {lang: {k.removeprefix(_PREFIX): v for k, v in language_catalogue(lang).items() if k.startswith(_PREFIX)}
+            for lang in (lang_keys or languages())}
+
+
+def messages() -> dict[str, dict[str, str]]:
+    """``{key: {lang: text}}`` of the page's labels, every language (what the tests check)."""
+    by_lang = catalogue()
+    keys = next(iter(by_lang.values()))
+    return {f"{_PREFIX}{k}": {lang: texts[k] for lang, texts in by_lang.items()} for k in keys}
