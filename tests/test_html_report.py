@@ -328,3 +328,14 @@ def test_unknown_language_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no language 'fr'" in err and "Languages: en, ko" in err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_report_takes_the_same_model_options_as_summary(tmp_path: Path) -> None:
+    """Token inputs with their dtype, builder arguments and the batch override mean the same in both."""
+    argv = ["char_gru", "--input", "3x7:int64", "-a", "hidden_size=24", "-b", "5"]
+    assert main(["summary", *argv, "--format", "json", "-o", str(tmp_path / "s.json")]) == 0
+    assert main(["report", *argv, "-o", str(tmp_path / "r.html")]) == 0
+    oracle = json.loads((tmp_path / "s.json").read_text())
+    del oracle["schema_version"], oracle["kind"]
+    page = page_document(tmp_path / "r.html")["models"][0]["summary"]
+    assert page == oracle and page["input_sizes"] == [[5, 7]] and page["input_dtypes"] == ["int64"]

@@ -9,10 +9,75 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netanatomy.analysis.records import Summary
 from netanatomy.errors import UserError, close_names
+
+if TYPE_CHECKING:  # torch stays unimported until a model is analysed (netanatomy --help)
+    import torch
+
+    from netanatomy.analysis.loading import ResolvedModel
+
+
+@dataclass
+class PreparedModel:
+    """A MODEL from the command line, built and with the inputs it will be analysed on."""
+
+    resolved: ResolvedModel
+    input_sizes: list[tuple[int, ...]]
+    input_dtypes: list[torch.dtype]
+    #: the builder's keyword arguments, parsed from ``-a NAME=VALUE``.
+    resolved_kwargs: dict[str, Any]
+
+
+def prepare_model(
+    model: str,
+    input_size: str | None = None,
+    *,
+    batch_size: int | None = None,
+    kwargs: list[str] | None = None,
+    seq_len: int | None = None,
+    materialize: bool = False,
+    announce: Callable[[tuple[int, int] | None], None] | None = None,
+) -> PreparedModel:
+    """Resolve ``model`` (zoo name, spec, ``torchvision:NAME``, ``transformers:CLASS``,
+    ``file.py:factory``) and settle the inputs it runs on: what ``summary``, ``compare``,
+    ``report`` and ``explain`` share.
+
+    Args:
+        model: the MODEL text (see :mod:`netanatomy.analysis.loading`).
+        input_size: ``NxCxHxW[:DTYPE]`` text, several inputs separated by commas, ``scalar:DTYPE``
+            for a 0-d input (default: the model's own).
+        batch_size: replaces the batch dimension of every input.
+        kwargs: ``NAME=VALUE`` items for the model builder (literals only).
+        seq_len: tokens of the default input of a ``transformers:CLASS`` model.
+        materialize: build on the CPU with real weights (for models that read tensor values or
+            cannot be built on meta); ``announce`` is given :func:`materialize_bytes` before
+            anything real is allocated.
+    """
+    from netanatomy.analysis.loading import parse_inputs, parse_kwargs, resolve_model
+
+    given = parse_inputs(input_size) if input_size else None
+    if seq_len is not None and seq_len <= 0:
+        raise UserError(f"--seq-len must be positive, got {seq_len}")
+    if seq_len is not None and not model.startswith("transformers:"):
+        raise UserError("--seq-len sets the token ids of a transformers:CLASS model; for this model give --input")
+    builder_kwargs = parse_kwargs(kwargs)
+    sizes_given = [shape for shape, _ in given] if given else None
+    if materialize and announce is not None:
+        announce(materialize_bytes(model, sizes_given, builder_kwargs, seq_len))
+    resolved = resolve_model(model, sizes_given, builder_kwargs, device="cpu" if materialize else "meta", seq_len=seq_len)
+    sizes = list(resolved.input_sizes)
+    if batch_size is not None:
+        if batch_size <= 0:
+            raise UserError(f"--batch-size must be positive, got {batch_size}")
+        sizes = [(batch_size, *s[1:]) if s else s for s in sizes]
+    # An explicit :DTYPE wins; otherwise the model's own input dtype (its last one repeated).
+    defaults = resolved.input_dtypes
+    dtypes = [(given[i][1] if given and i < len(given) and given[i][1] is not None else None)
+              or defaults[min(i, len(defaults) - 1)] for i in range(len(sizes))]
+    return PreparedModel(resolved, sizes, dtypes, builder_kwargs)
 
 
 def analyse_model(
@@ -28,44 +93,15 @@ def analyse_model(
     materialize: bool = False,
     announce: Callable[[tuple[int, int] | None], None] | None = None,
 ) -> Summary:
-    """Resolve ``model`` (zoo name, spec, ``torchvision:NAME``, ``file.py:factory``) and analyse it on meta tensors.
-
-    Args:
-        model: the MODEL text (see :mod:`netanatomy.analysis.loading`).
-        input_size: ``NxCxHxW[:DTYPE]`` text, several inputs separated by commas, ``scalar:DTYPE``
-            for a 0-d input (default: the model's own).
-        batch_size: replaces the batch dimension of every input.
-        kwargs: ``NAME=VALUE`` items for the model builder (literals only).
-        mode, dtype, optimizer: as in :func:`netanatomy.analysis.summary.summary`.
-        seq_len: tokens of the default input of a ``transformers:CLASS`` model.
-        materialize: build on the CPU with real weights and run one real forward on random inputs
-            (for models that read tensor values or cannot be built on meta); ``announce`` is given
-            :func:`materialize_bytes` before anything real is allocated.
-    """
-    from netanatomy.analysis.loading import parse_inputs, parse_kwargs, resolve_model
+    """:func:`prepare_model`, then :func:`netanatomy.analysis.summary.summary` on meta tensors
+    (``mode``, ``dtype``, ``optimizer`` as there; a real forward with ``materialize``)."""
     from netanatomy.analysis.summary import summary
 
-    given = parse_inputs(input_size) if input_size else None
-    if seq_len is not None and seq_len <= 0:
-        raise UserError(f"--seq-len must be positive, got {seq_len}")
-    if seq_len is not None and not model.startswith("transformers:"):
-        raise UserError("--seq-len sets the token ids of a transformers:CLASS model; for this model give --input")
-    builder_kwargs = parse_kwargs(kwargs)
-    sizes_given = [shape for shape, _ in given] if given else None
-    if materialize and announce is not None:
-        announce(materialize_bytes(model, sizes_given, builder_kwargs, seq_len))
-    resolved = resolve_model(model, sizes_given, builder_kwargs, device="cpu" if materialize else "meta", seq_len=seq_len)
-    sizes = resolved.input_sizes
-    if batch_size is not None:
-        if batch_size <= 0:
-            raise UserError(f"--batch-size must be positive, got {batch_size}")
-        sizes = [(batch_size, *s[1:]) if s else s for s in sizes]
-    # An explicit :DTYPE wins; otherwise the model's own input dtype (its last one repeated).
-    defaults = resolved.input_dtypes
-    dtypes = [(given[i][1] if given and i < len(given) and given[i][1] is not None else None)
-              or defaults[min(i, len(defaults) - 1)] for i in range(len(sizes))]
-    return summary(resolved.model, sizes, input_dtypes=dtypes, mode=mode, dtype=dtype, optimizer=optimizer,
-                   model_name=resolved.name, receptive_fields=resolved.spatial, materialize=materialize)
+    p = prepare_model(model, input_size, batch_size=batch_size, kwargs=kwargs, seq_len=seq_len,
+                      materialize=materialize, announce=announce)
+    return summary(p.resolved.model, p.input_sizes, input_dtypes=p.input_dtypes, mode=mode, dtype=dtype,
+                   optimizer=optimizer, model_name=p.resolved.name, receptive_fields=p.resolved.spatial,
+                   materialize=materialize)
 
 
 def materialize_bytes(model: str, sizes: Any, kwargs: dict[str, Any], seq_len: int | None) -> tuple[int, int] | None:

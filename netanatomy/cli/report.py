@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from netanatomy.cli.common import add_lang, add_output, default_language
+from netanatomy.cli.summary import add_model_options
 
 DESCRIPTION = """Write one HTML file that needs nothing else (no network when opened): for MODEL, its
 headline figures, the layer table with bars, the computation graph (laid out by Graphviz's `dot`,
@@ -21,12 +22,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("targets", metavar="MODEL|RUN_DIR", nargs="+", help="one or more models, or one run directory")
     add_output(p, metavar="FILE.html", help="the HTML file to write (atomically); required")
-    p.add_argument("--input", "-i", metavar="NxCxHxW", help="input size, batch first (default: the model's own)")
-    p.add_argument("--batch-size", "-b", type=int, help="replace the batch dimension of the input")
-    p.add_argument("--arg", "-a", action="append", metavar="NAME=VALUE", help="keyword argument for the model builder (repeatable)")
-    p.add_argument("--mode", choices=("eval", "train"), default="eval", help="run the forward in eval (default) or training mode")
-    p.add_argument("--dtype", choices=("float32", "float16", "bfloat16", "float64"), help="dtype of weights and activations for the memory figures")
-    p.add_argument("--optimizer", choices=("sgd", "momentum", "adam", "adamw"), default="adam", help="optimizer for the training-memory estimate (default adam)")
+    add_model_options(p)
     p.add_argument("--erf", action="store_true", help="add the effective receptive field heatmap (runs the model on the CPU with its initial weights)")
     p.add_argument("--photo", choices=("china", "flower"), default="china", help="scikit-learn's sample photograph for the receptive-field box (default china)")
     add_lang(p)
@@ -58,25 +54,26 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _model_report(args: argparse.Namespace, lang: str) -> str:
-    from netanatomy.analysis.loading import parse_input_size, parse_kwargs, resolve_model
-    from netanatomy.errors import UserError
+    from netanatomy.analysis.loading import resolve_model
+    from netanatomy.analysis.models import prepare_model
+    from netanatomy.cli.summary import announce_materialize
     from netanatomy.html import model_report
     from netanatomy.html.payload import model_payload
 
-    if args.batch_size is not None and args.batch_size <= 0:
-        raise UserError(f"--batch-size must be positive, got {args.batch_size}")
     payloads = []
     for text in args.targets:
-        sizes = parse_input_size(args.input) if args.input else None
-        kwargs = parse_kwargs(args.arg)
-        resolved = resolve_model(text, sizes, kwargs)
-        sizes = resolved.input_sizes
-        if args.batch_size is not None:
-            sizes = [(args.batch_size, *s[1:]) for s in sizes]
-        dtypes = list(resolved.input_dtypes)
-        dtypes = dtypes[: len(sizes)] + dtypes[-1:] * (len(sizes) - len(dtypes))
-        erf_model = resolve_model(text, resolved.input_sizes, kwargs, device="cpu").model if args.erf and resolved.spatial else None
-        payloads.append(model_payload(resolved.model, sizes, input_dtypes=dtypes, mode=args.mode, dtype=args.dtype,
-                                      optimizer=args.optimizer, name=resolved.name, spatial=resolved.spatial,
-                                      erf_model=erf_model, photo=f"{args.photo}.jpg"))
+        def announce(cost: tuple[int, int] | None, name: str = text) -> None:
+            announce_materialize(name, cost)
+
+        p = prepare_model(text, args.input, batch_size=args.batch_size, kwargs=args.arg, seq_len=args.seq_len,
+                          materialize=args.materialize, announce=announce)
+        resolved = p.resolved
+        erf_model = None
+        if args.erf and resolved.spatial:  # the ERF needs real weights: built on the CPU, at the model's own input
+            erf_model = resolved.model if args.materialize else resolve_model(
+                text, resolved.input_sizes, p.resolved_kwargs, device="cpu").model
+        payloads.append(model_payload(resolved.model, p.input_sizes, input_dtypes=p.input_dtypes, mode=args.mode,
+                                      dtype=args.dtype, optimizer=args.optimizer, name=resolved.name,
+                                      spatial=resolved.spatial, erf_model=erf_model, photo=f"{args.photo}.jpg",
+                                      materialize=args.materialize))
     return model_report(payloads, lang)

@@ -73,10 +73,10 @@ def _analyse(model: str, args: argparse.Namespace) -> Any:
 
     return analyse_model(model, args.input, batch_size=args.batch_size, kwargs=args.arg, mode=args.mode,
                          dtype=args.dtype, optimizer=args.optimizer, seq_len=args.seq_len,
-                         materialize=args.materialize, announce=lambda cost: _announce_materialize(model, cost))
+                         materialize=args.materialize, announce=lambda cost: announce_materialize(model, cost))
 
 
-def _announce_materialize(model: str, cost: tuple[int, int] | None) -> None:
+def announce_materialize(model: str, cost: tuple[int, int] | None) -> None:
     """State on stderr what --materialize will allocate, before it allocates it."""
     import sys
 

@@ -39,6 +39,7 @@ def model_payload(
     spatial: bool = True,
     erf_model: nn.Module | None = None,
     photo: str = "china.jpg",
+    materialize: bool = False,
 ) -> dict[str, Any]:
     """Analyse ``model`` and return everything its page shows.
 
@@ -51,15 +52,17 @@ def model_payload(
         erf_model: the same model with real weights on the CPU, for the effective receptive field
             heatmap (Luo et al. 2016); None for no heatmap.
         photo: ``china.jpg`` or ``flower.jpg`` (scikit-learn's sample photographs).
+        materialize: run the forward for real (the model holds real weights on the CPU), as
+            :func:`netanatomy.summary` does, for forwards that read tensor values.
     """
     s = analyse(model, input_sizes, input_dtypes=input_dtypes, mode=mode, dtype=dtype, optimizer=optimizer,
-                model_name=name, receptive_fields=spatial)
+                model_name=name, receptive_fields=spatial, materialize=materialize)
     # The batch-dependent figures are affine in the batch size N (every activation is N per-sample
     # slices, plus per-channel statistics that do not grow): a second capture at N + 1 gives the
     # slope exactly, and the page recomputes any batch from it.
     bigger = [(n[0] + 1, *n[1:]) for n in s.input_sizes]
     s1 = analyse(model, bigger, input_dtypes=input_dtypes, mode=mode, dtype=dtype, optimizer=optimizer,
-                 model_name=name, receptive_fields=False)
+                 model_name=name, receptive_fields=False, materialize=materialize)
     data = s.to_dict()
     payload: dict[str, Any] = {
         "name": s.model_name,
