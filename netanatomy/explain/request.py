@@ -25,11 +25,20 @@ class Request:
     options: dict[str, Any] = field(default_factory=dict)
 
     def resolve(self, default: str, device: str = "meta") -> ResolvedModel:
-        """The model the user named (or ``default``), resolved as ``netanatomy summary`` does."""
-        from netanatomy.analysis.loading import parse_input_size, parse_kwargs, resolve_model
+        """The model the user named (or ``default``), resolved as ``netanatomy summary`` does
+        (:func:`netanatomy.analysis.models.prepare_model`: sizes, per-input dtypes, builder arguments)."""
+        from dataclasses import replace
 
-        sizes = parse_input_size(self.input_text) if self.input_text else None
-        return resolve_model(self.model_text or default, sizes, parse_kwargs(self.model_args), device=device)
+        from netanatomy.analysis.loading import resolve_model
+        from netanatomy.analysis.models import prepare_model
+
+        name = self.model_text or default
+        if device != "meta":  # a real model (its weights are used): built as summary would, on that device
+            p = prepare_model(name, self.input_text, kwargs=self.model_args)
+            return replace(resolve_model(name, p.input_sizes, p.resolved_kwargs, device=device),
+                           input_sizes=p.input_sizes, input_dtypes=p.input_dtypes)
+        p = prepare_model(name, self.input_text, kwargs=self.model_args)
+        return replace(p.resolved, input_sizes=p.input_sizes, input_dtypes=p.input_dtypes)
 
     def summary(self, resolved: ResolvedModel, receptive_fields: bool = False) -> Summary:
         """``netanatomy.summary`` of a resolved model at its input size (eval mode)."""
