@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up the side environment .venv-NAME with `pip install ARGS...`, idempotently (as bootstrap.sh):
-#   bash scripts/venv.sh torch-next -r requirements/torch-next.txt -e ".[test]"   # the torch range's high end
+#   bash scripts/venv.sh torch-next -r requirements/torch-next.txt -e ".[test,hf]"  # the torch range's high end
 #   bash scripts/venv.sh core -r requirements/torch-cpu.txt -e .                  # the light install
 # A second run with nothing changed returns at once; prints how long a (re)build took.
 set -euo pipefail
