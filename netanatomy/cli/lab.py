@@ -103,17 +103,6 @@ def add_recurrent_arguments(p: argparse.ArgumentParser) -> None:
 
 
 # ----------------------------------------------------------------------------- handlers
-def _threads(n: int | None) -> None:
-    if n is not None:
-        import torch
-
-        from netanatomy.errors import UserError
-
-        if n < 1:
-            raise UserError(f"--threads must be at least 1, got {n}")
-        torch.set_num_threads(n)
-
-
 def _one_checkpoint(args: argparse.Namespace) -> str:
     from netanatomy.errors import UserError
 
@@ -127,9 +116,9 @@ def _one_checkpoint(args: argparse.Namespace) -> str:
 
 def _inspect(args: argparse.Namespace) -> int:
     from netanatomy.charlm.lab import inspect_checkpoint, render_html, render_text, to_dict
-    from netanatomy.devices import pick_device
+    from netanatomy.devices import pick_device, set_threads
 
-    _threads(args.threads)
+    set_threads(args.threads)
     result = inspect_checkpoint(_one_checkpoint(args), text=args.text, ngram=args.ngram, order=args.order,
                                 chars=args.chars, units=tuple(args.unit), top=args.top, train_text=args.train_text,
                                 val_fraction=args.val_fraction, device=pick_device(args.device))
@@ -159,11 +148,11 @@ def _gradients(args: argparse.Namespace) -> int:
         sample_windows,
     )
     from netanatomy.charlm.surprisal import encode_passage, run_text
-    from netanatomy.devices import pick_device
+    from netanatomy.devices import pick_device, set_threads
     from netanatomy.errors import UnknownNameError, UserError, close_names
     from netanatomy.zoo.charrnn import CharRNNConfig, build_char_model
 
-    _threads(args.threads)
+    set_threads(args.threads)
     device = pick_device(args.device)
     if args.lags < 1 or args.batch_size < 1:
         raise UserError("--lags and --batch-size must be at least 1")
@@ -285,10 +274,11 @@ def experiment_recurrent(args: argparse.Namespace) -> int:
     """``experiment recurrent``: RNN vs GRU vs LSTM at one parameter and training budget."""
     from pathlib import Path
 
+    from netanatomy.devices import set_threads
     from netanatomy.errors import UserError
     from netanatomy.training.experiments.recurrent import RecurrentConfig, run_recurrent
 
-    _threads(args.threads)
+    set_threads(args.threads)
     text = args.text
     if text is None:
         from netanatomy.charlm.fetch import cache_dir
