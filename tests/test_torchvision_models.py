@@ -80,3 +80,21 @@ def test_unknown_torchvision_name_is_a_user_error() -> None:
 
     with pytest.raises(UserError, match="torchvision has no model 'resnet5'"):
         resolve_model("torchvision:resnet5")
+
+
+def test_a_builder_that_reads_values_is_refused_on_meta_and_materialized_on_request(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """RegNet's builder calls ``.tolist()`` on tensors: on meta that is a one-line user error pointing
+    to --materialize; with it, the real build gives torchvision's published figures."""
+    from netanatomy.cli.main import main
+
+    assert main(["summary", "torchvision:regnet_y_400mf"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot be built on the meta device" in err and "--materialize" in err
+    assert main(["summary", "torchvision:regnet_y_400mf", "--materialize", "--format", "json"]) == 0
+    import json
+
+    totals = json.loads(capsys.readouterr().out)["totals"]
+    meta = tvm.get_model_weights("regnet_y_400mf")["IMAGENET1K_V1"].meta
+    assert totals["params"] == meta["num_params"]
+    assert round(totals["macs"] / 1e9, 3) == pytest.approx(meta["_ops"], abs=1e-3)

@@ -145,6 +145,10 @@ def resolve_model(
     raise AssertionError("unreachable")
 
 
+class MetaBuildError(UserError):
+    """A model whose builder cannot run on the meta device; the message points to --materialize."""
+
+
 def _build(make: Any, name: str, device: str | torch.device) -> nn.Module:
     from netanatomy.capture.meta_init import skip_init_on_meta
 
@@ -155,6 +159,16 @@ def _build(make: Any, name: str, device: str | torch.device) -> nn.Module:
             raise
         except TypeError as exc:
             raise UserError(f"cannot build {name!r}: {exc}") from None
+        except (RuntimeError, NotImplementedError) as exc:
+            from netanatomy.capture.tracer import needs_values
+
+            # A builder that computes with its weights (torchvision's RegNets call .tolist()) cannot
+            # run on meta: not the user's mistake nor our bug, and --materialize is the way on.
+            if torch.device(device).type != "meta" or not needs_values(exc):
+                raise
+            raise MetaBuildError(f"{name} cannot be built on the meta device, where netanatomy builds models without "
+                            f"allocating weights: its builder reads tensor values ({str(exc).splitlines()[0]}); "
+                            "rerun with --materialize to build it on the CPU with real weights") from None
     if not isinstance(model, nn.Module):
         raise UserError(f"{name!r} returned a {type(model).__name__}, not a torch.nn.Module")
     return model
@@ -195,7 +209,7 @@ def _from_factory(text: str, input_sizes: list[tuple[int, ...]] | None, kwargs: 
     try:
         model = _build(make, text, device)
     except UserError as exc:
-        if torch.device(device).type != "meta":
+        if torch.device(device).type != "meta" or isinstance(exc, MetaBuildError):
             raise
         # Some factories cannot run on the meta device (they compute with their weights while
         # building). Building them for real could cost gigabytes: only on request.

@@ -83,6 +83,11 @@ _VALUE_ERRORS = ("cannot be called on meta tensors", "data-dependent", "Cannot c
                  "value cannot be converted", "item()", "without output_size", "no fake impl or Meta kernel",
                  "raises unimplemented by default")
 
+
+def needs_values(exc: BaseException) -> bool:
+    """Whether ``exc`` is a meta kernel (or a builder on meta) refusing for want of tensor values."""
+    return any(v in str(exc) for v in _VALUE_ERRORS)
+
 _SMALL_REAL_BYTES = 64 * 1024
 
 MATERIALIZE_HINT = ("rerun with --materialize (Python: materialize=True) to run it once on the CPU with real "
