@@ -40,6 +40,7 @@ from netanatomy.capture.graph import (
     TensorRef,
 )
 from netanatomy.capture.lazy_torch import light_torch
+from netanatomy.capture.light_shapes import plain_shapes
 from netanatomy.capture.macs import op_macs
 from netanatomy.errors import UserError
 
@@ -246,7 +247,7 @@ def capture(
             handles.append(module.register_forward_pre_hook(pre_hook))
             handles.append(module.register_forward_hook(post_hook))
         model.train(training)
-        with light_torch(), _meta_state(model, cast, recorder, param_storages) as param_shapes:
+        with light_torch(), plain_shapes(), _meta_state(model, cast, recorder, param_storages) as param_shapes:
             inputs = []
             for i, (size, dt) in enumerate(zip(input_sizes, dtypes)):
                 in_dtype = dtype if (dtype is not None and dt.is_floating_point) else dt
