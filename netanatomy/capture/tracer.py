@@ -42,6 +42,7 @@ from netanatomy.capture.graph import (
 from netanatomy.capture.lazy_torch import light_torch
 from netanatomy.capture.light_shapes import plain_shapes
 from netanatomy.capture.macs import op_macs
+from netanatomy.capture.memo import OpMemo
 from netanatomy.errors import UserError
 
 _BATCH_NORM = torch.ops.aten.native_batch_norm.default
@@ -72,6 +73,7 @@ class _Recorder(TorchDispatchMode):
         self._alive: list[torch.Tensor] = []
         self.seen_storages: set[int] = set()
         self._converted: dict[int, torch.Tensor] = {}
+        self.memo = OpMemo()
 
     def register(self, t: torch.Tensor, producer: int, index: int, name: str = "") -> None:
         self.producer[id(t)] = (producer, index, name)
@@ -103,7 +105,10 @@ class _Recorder(TorchDispatchMode):
         if func is torch.ops.aten._local_scalar_dense.default:
             raise DataDependentError("the forward reads a tensor's value (.item(), bool(), int())")
         args, kwargs = tree_map(self._to_meta, (tuple(args), dict(kwargs)))
-        out = func(*args, **kwargs)
+        # memo hook (capture/memo.py): a repeat of a pure call reuses the first call's metadata and MACs
+        memo_key, hit = self.memo.find(func, args, kwargs)
+        out = func(*args, **kwargs) if hit is None else hit.outputs()
+        raw_out = out
         out = tree_map(self._to_meta, out)  # a factory without device= made a real tensor
         if func is _BATCH_NORM and not args[5]:
             # In eval mode PyTorch's CPU and CUDA kernels return empty save_mean/save_invstd;
@@ -119,7 +124,9 @@ class _Recorder(TorchDispatchMode):
             outputs=[],
             module=self.module_stack[-1],
         )
-        macs = op_macs(func, args, kwargs, out)
+        macs = op_macs(func, args, kwargs, out) if hit is None else hit.macs
+        if memo_key is not None and hit is None:
+            self.memo.store(memo_key, raw_out, macs, args, kwargs)
         node.macs, node.counted = (macs or 0), macs is not None
         flat_out, _ = tree_flatten(out)
         for k, t in enumerate(x for x in flat_out if isinstance(x, torch.Tensor)):

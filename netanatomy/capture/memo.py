@@ -1,0 +1,151 @@
+"""Memoised operator calls: a network repeats the same block with the same shapes, so compute once.
+
+A meta kernel is a pure function of its arguments' *metadata*: given the operator, the shapes,
+strides, dtypes and storage offsets of its tensor arguments and every non-tensor argument, its
+outputs' shapes, strides and dtypes are always the same (meta tensors hold no values). Most of a
+capture's time is spent in PyTorch's Python meta kernels and decompositions (batch norm alone is
+half of a warm ResNet-50), and ResNet's bottlenecks, DenseNet's dense layers and an LSTM's time
+steps call them again and again with identical metadata. The memo runs the real kernel the first
+time and, on a repeat, makes fresh meta outputs with the recorded metadata (``torch.empty_strided``
+on the meta device allocates nothing), together with the MACs computed the first time.
+
+What is *not* memoised (the real kernel runs every time): views and in-place or ``out=`` ops
+(their outputs alias an input, which storage identity must reflect); any call with a tensor not
+on the meta device (a CPU scalar's value could matter) or with an argument that cannot be part
+of a key; any call whose outputs a fresh ``empty_strided`` would not reproduce exactly (a storage
+offset, a storage larger than the tensor, two outputs sharing a storage, an output aliasing an
+input). The key is exact: two calls share an entry only if every argument compares equal *and*
+has the same type (``1`` vs ``1.0`` vs ``True`` promote differently).
+
+``NETANATOMY_NO_MEMO=1`` in the environment, or :func:`disabled`, turns the memo off (tests
+compare every result with and without it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch.utils._pytree import tree_flatten, tree_unflatten
+
+_ENV = "NETANATOMY_NO_MEMO"
+_off = 0  # depth of active `disabled()` blocks
+
+_UNKEYABLE = object()
+_ATOMS = (int, float, bool, str, type(None), torch.dtype, torch.device, torch.layout, torch.memory_format)
+
+
+def enabled() -> bool:
+    """Whether captures use the memo now."""
+    return _off == 0 and not os.environ.get(_ENV)
+
+
+@contextmanager
+def disabled() -> Iterator[None]:
+    """Captures inside this block run every kernel (the reference for tests and benchmarks)."""
+    global _off
+    _off += 1
+    try:
+        yield
+    finally:
+        _off -= 1
+
+
+def _arg_key(a: Any) -> Any:
+    if isinstance(a, torch.Tensor):
+        if type(a) not in (torch.Tensor, torch.nn.Parameter) or a.device.type != "meta" or a.layout != torch.strided:
+            return _UNKEYABLE  # a subclass may carry more than metadata; a real tensor has values
+        return ("T", tuple(a.shape), a.stride(), a.dtype, a.storage_offset(), a.is_conj(), a.is_neg())
+    if isinstance(a, (list, tuple)):
+        keys = tuple(_arg_key(x) for x in a)
+        return _UNKEYABLE if any(k is _UNKEYABLE for k in keys) else (type(a).__name__, keys)
+    if isinstance(a, _ATOMS):
+        return (type(a).__name__, a)
+    return _UNKEYABLE
+
+
+def _pure(func: torch._ops.OpOverload) -> bool:
+    schema = func._schema
+    if func.is_view or any(r.alias_info is not None for r in schema.returns):
+        return False
+    return not any(x.alias_info is not None and x.alias_info.is_write for x in schema.arguments)
+
+
+_Entry = tuple[Any, list[tuple[tuple[int, ...], tuple[int, ...], torch.dtype]], int | None]
+
+
+class OpMemo:
+    """One capture's table: key -> (output tree spec, output metadata, MACs)."""
+
+    def __init__(self) -> None:
+        self._table: dict[tuple[Any, ...], _Entry | None] = {}
+        self._pure: dict[Any, bool] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def _key(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
+        pure = self._pure.get(func)
+        if pure is None:
+            pure = self._pure[func] = _pure(func)
+        if not pure:
+            return None
+        arg_key = _arg_key(args)
+        if arg_key is _UNKEYABLE:
+            return None
+        kw_key = _arg_key(tuple(sorted(kwargs.items())))
+        if kw_key is _UNKEYABLE:
+            return None
+        return (func, arg_key, kw_key)
+
+    def find(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Hit | None]:
+        """``(key, hit)``: ``hit`` rebuilds a repeat's outputs; ``key`` is None when the call
+        cannot be memoised (then :meth:`store` is not needed)."""
+        key = self._key(func, args, kwargs) if enabled() else None
+        if key is None:
+            return None, None
+        entry = self._table.get(key)
+        if entry is None:
+            return (None if key in self._table else key), None
+        self.hits += 1
+        return key, Hit(entry)
+
+    def store(self, key: Any, out: Any, macs: int | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Record the first call's raw outputs (as the kernel returned them) and MACs."""
+        self.misses += 1
+        self._table[key] = _entry(out, macs, args, kwargs)
+
+
+class Hit:
+    """A repeated call: fresh outputs with the recorded metadata, and the recorded MACs."""
+
+    def __init__(self, entry: _Entry) -> None:
+        self._spec, self._metas, self.macs = entry
+
+    def outputs(self) -> Any:
+        outs = [torch.empty_strided(shape, stride, dtype=dtype, device="meta") for shape, stride, dtype in self._metas]
+        return tree_unflatten(outs, self._spec)
+
+
+def _entry(out: Any, n: int | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Entry | None:
+    """The metadata of ``out`` if fresh ``empty_strided`` tensors reproduce it exactly, else None."""
+    flat, spec = tree_flatten(out)
+    if not flat or not all(isinstance(t, torch.Tensor) and type(t) is torch.Tensor for t in flat):
+        return None
+    inputs = {int(t.untyped_storage()._cdata) for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)}
+    seen: set[int] = set()
+    metas = []
+    for t in flat:
+        storage = t.untyped_storage()
+        key = int(storage._cdata)
+        if (t.device.type != "meta" or t.layout != torch.strided or t.storage_offset() != 0 or t.is_conj() or t.is_neg()
+                or key in inputs or key in seen or t.requires_grad):
+            return None
+        seen.add(key)
+        replica = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
+        if replica.untyped_storage().nbytes() != storage.nbytes():
+            return None
+        metas.append((tuple(t.shape), tuple(t.stride()), t.dtype))
+    return spec, metas, n
