@@ -128,8 +128,19 @@ def test_memo_key_separates_calls_that_differ_in(what: str) -> None:
     assert _fresh(second) != _fresh(first), "the pair differs in output metadata or MACs"
 
 
-def test_views_and_in_place_ops_are_never_memoised() -> None:
+def test_views_and_out_ops_are_never_memoised() -> None:
     table = OpMemo()
     x = _x()
-    for func, args in ((aten.view.default, (x, [2, -1])), (aten.relu_.default, (x,)), (aten.t.default, (_meta(3, 4),))):
-        assert table.find(func, args, {})[0] is None
+    for func, args, kwargs in ((aten.view.default, (x, [2, -1]), {}), (aten.t.default, (_meta(3, 4),), {}),
+                               (aten.add.out, (x, x), {"out": _x()})):
+        assert table.find(func, args, kwargs)[0] is None, func
+
+
+def test_a_repeated_in_place_op_returns_its_own_first_argument() -> None:
+    table = OpMemo()
+    first, second = _x(), _x()
+    key, _ = table.find(aten.relu_.default, (first,), {})
+    assert key is not None
+    table.store(key, aten.relu_.default(first), None, (first,), {})
+    _, hit = table.find(aten.relu_.default, (second,), {})
+    assert hit is not None and hit.outputs() is second

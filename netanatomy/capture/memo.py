@@ -9,8 +9,12 @@ steps call them again and again with identical metadata. The memo runs the real 
 time and, on a repeat, makes fresh meta outputs with the recorded metadata (``torch.empty_strided``
 on the meta device allocates nothing), together with the MACs computed the first time.
 
-What is *not* memoised (the real kernel runs every time): views and in-place or ``out=`` ops
-(their outputs alias an input, which storage identity must reflect); any call with a tensor not
+An in-place op (``add_``, ``sigmoid_``) is memoised too: its kernel only checks shapes and returns
+its first argument, so a repeat returns that argument (after checking, the first time, that the
+kernel did exactly that and left its metadata unchanged).
+
+What is *not* memoised (the real kernel runs every time): views, ``out=`` ops and ops that write
+to several arguments (their outputs alias inputs in ways storage identity must reflect); any call with a tensor not
 on the meta device (a CPU scalar's value could matter) or with an argument that cannot be part
 of a key; any call whose outputs a fresh ``empty_strided`` would not reproduce exactly (a storage
 offset, a storage larger than the tensor, two outputs sharing a storage, an output aliasing an
@@ -58,7 +62,9 @@ def _arg_key(a: Any) -> Any:
     if isinstance(a, torch.Tensor):
         if type(a) not in (torch.Tensor, torch.nn.Parameter) or a.device.type != "meta" or a.layout != torch.strided:
             return _UNKEYABLE  # a subclass may carry more than metadata; a real tensor has values
-        return ("T", tuple(a.shape), a.stride(), a.dtype, a.storage_offset(), a.is_conj(), a.is_neg())
+        # No storage offset: a shape rule reads sizes, strides and dtype, never where the data
+        # starts (an LSTM's input at step t is a select of the sequence, at offset t*B*I).
+        return ("T", tuple(a.shape), a.stride(), a.dtype, a.is_conj(), a.is_neg())
     if isinstance(a, (list, tuple)):
         keys = tuple(_arg_key(x) for x in a)
         return _UNKEYABLE if any(k is _UNKEYABLE for k in keys) else (type(a).__name__, keys)
@@ -67,30 +73,50 @@ def _arg_key(a: Any) -> Any:
     return _UNKEYABLE
 
 
-def _pure(func: torch._ops.OpOverload) -> bool:
+_FRESH, _IN_PLACE = "fresh", "in place"
+
+
+def _kind(func: torch._ops.OpOverload) -> str | None:
+    """``"fresh"``: every output is new memory; ``"in place"``: the op updates its first argument
+    and returns it (``add_``, ``sigmoid_``); None: anything else (views, ``out=``, several writes)."""
     schema = func._schema
-    if func.is_view or any(r.alias_info is not None for r in schema.returns):
-        return False
-    return not any(x.alias_info is not None and x.alias_info.is_write for x in schema.arguments)
+    writes = [x for x in schema.arguments if x.alias_info is not None and x.alias_info.is_write]
+    aliased = [r for r in schema.returns if r.alias_info is not None]
+    if func.is_view:
+        return None
+    if not writes and not aliased:
+        return _FRESH
+    if len(writes) == 1 and writes[0] is schema.arguments[0] and len(schema.returns) == 1 and aliased:
+        returned, written = aliased[0].alias_info, writes[0].alias_info
+        if returned is not None and written is not None and returned.before_set == written.before_set:
+            return _IN_PLACE
+    return None
 
 
-_Entry = tuple[Any, list[tuple[tuple[int, ...], tuple[int, ...], torch.dtype]], int | None]
+class _Entry:
+    """What a repeat of a call returns: fresh outputs (tree spec and metadata) or its first
+    argument, and the MACs of the first call."""
+
+    def __init__(self, kind: str, macs: int | None, spec: Any = None,
+                 metas: list[tuple[tuple[int, ...], tuple[int, ...], torch.dtype]] | None = None) -> None:
+        self.kind, self.macs, self.spec, self.metas = kind, macs, spec, metas or []
 
 
 class OpMemo:
-    """One capture's table: key -> (output tree spec, output metadata, MACs)."""
+    """One capture's table: key -> :class:`_Entry` (None: seen, not memoisable)."""
 
     def __init__(self) -> None:
         self._table: dict[tuple[Any, ...], _Entry | None] = {}
-        self._pure: dict[Any, bool] = {}
+        self._kinds: dict[Any, str | None] = {}
         self.hits = 0
         self.misses = 0
 
     def _key(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
-        pure = self._pure.get(func)
-        if pure is None:
-            pure = self._pure[func] = _pure(func)
-        if not pure:
+        if func in self._kinds:
+            kind = self._kinds[func]
+        else:
+            kind = self._kinds[func] = _kind(func)
+        if kind is None:
             return None
         arg_key = _arg_key(args)
         if arg_key is _UNKEYABLE:
@@ -110,23 +136,32 @@ class OpMemo:
         if entry is None:
             return (None if key in self._table else key), None
         self.hits += 1
-        return key, Hit(entry)
+        return key, Hit(entry, args)
 
     def store(self, key: Any, out: Any, macs: int | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Record the first call's raw outputs (as the kernel returned them) and MACs."""
         self.misses += 1
-        self._table[key] = _entry(out, macs, args, kwargs)
+        if self._kinds[key[0]] == _IN_PLACE:
+            # The kernel must have returned its first argument, with the metadata it had before.
+            self_key = key[1][1][0]
+            same = out is args[0] and _arg_key(args[0]) == self_key
+            self._table[key] = _Entry(_IN_PLACE, macs) if same else None
+        else:
+            self._table[key] = _entry(out, macs, args, kwargs)
 
 
 class Hit:
-    """A repeated call: fresh outputs with the recorded metadata, and the recorded MACs."""
+    """A repeated call: its outputs (fresh ones with the recorded metadata, or the updated first
+    argument), and the recorded MACs."""
 
-    def __init__(self, entry: _Entry) -> None:
-        self._spec, self._metas, self.macs = entry
+    def __init__(self, entry: _Entry, args: tuple[Any, ...]) -> None:
+        self._entry, self._args, self.macs = entry, args, entry.macs
 
     def outputs(self) -> Any:
-        outs = [torch.empty_strided(shape, stride, dtype=dtype, device="meta") for shape, stride, dtype in self._metas]
-        return tree_unflatten(outs, self._spec)
+        if self._entry.kind == _IN_PLACE:
+            return self._args[0]
+        outs = [torch.empty_strided(shape, stride, dtype=dtype, device="meta") for shape, stride, dtype in self._entry.metas]
+        return tree_unflatten(outs, self._entry.spec)
 
 
 def _entry(out: Any, n: int | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Entry | None:
@@ -148,4 +183,4 @@ def _entry(out: Any, n: int | None, args: tuple[Any, ...], kwargs: dict[str, Any
         if replica.untyped_storage().nbytes() != storage.nbytes():
             return None
         metas.append((tuple(t.shape), tuple(t.stride()), t.dtype))
-    return spec, metas, n
+    return _Entry(_FRESH, n, spec, metas)
