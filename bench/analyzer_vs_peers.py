@@ -76,6 +76,7 @@ print(json.dumps({"cold": times[0], "warm": times[1], "extra_mb": (peak - base) 
 
 def child_env(peers: Path | None, root: Path = ROOT) -> dict[str, str]:
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # cold = an installed package's, with its .pyc files
     paths = [str(root)] + ([str(peers)] if peers else [])
     env["PYTHONPATH"] = os.pathsep.join(paths + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     return env
@@ -140,6 +141,9 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     py = interpreter(args.peers)
+    for root in (ROOT, args.before):
+        if root is not None:
+            subprocess.run([py, "-m", "compileall", "-q", str(root / "netanatomy")], check=False)
     if "netanatomy" not in args.tools:
         args.tools.insert(0, "netanatomy")
     if args.before is not None:

@@ -144,3 +144,35 @@ def test_a_repeated_in_place_op_returns_its_own_first_argument() -> None:
     table.store(key, aten.relu_.default(first), None, (first,), {})
     _, hit = table.find(aten.relu_.default, (second,), {})
     assert hit is not None and hit.outputs() is second
+
+
+def _bn_cases() -> list[tuple[Any, ...]]:
+    cases = []
+    for dtype in (torch.float32, torch.float16, torch.bfloat16, torch.float64):
+        for shape, fmt in (((4, 6), None), ((2, 6, 9), None), ((2, 6, 5, 7), None), ((2, 6, 5, 7), _CL),
+                           ((1, 6, 1, 1), None), ((2, 6, 3, 4, 5), None)):
+            for training in (True, False):
+                for affine in (True, False):
+                    for stats in (True, False):
+                        x = _meta(*shape, dtype=dtype)
+                        x = x.contiguous(memory_format=fmt) if fmt is not None else x
+                        c = _meta(6, dtype=dtype)
+                        cases.append((x, c if affine else None, c if affine else None, c if stats else None,
+                                      c if stats else None, training, 0.1, 1e-5))
+    cases.append((_meta(2, 6, 5, 7).transpose(2, 3), None, None, _meta(6), _meta(6), False, 0.1, 1e-5))
+    return cases
+
+
+def test_batch_norm_rule_matches_the_meta_kernel_it_replaces() -> None:
+    applied = 0
+    for args in _bn_cases():
+        ours = memo._batch_norm_rule(args, {})
+        try:
+            theirs = aten.native_batch_norm.default(*args)
+        except Exception:
+            assert ours is None, args
+            continue
+        if ours is not None:
+            applied += 1
+            assert _meta_of(ours) == _meta_of(theirs), args
+    assert applied > 100, "the rule covers the common cases (else this test proves little)"

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-from torch.utils._pytree import tree_flatten, tree_unflatten
+from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 _ENV = "NETANATOMY_NO_MEMO"
 _off = 0  # depth of active `disabled()` blocks
@@ -184,3 +184,74 @@ def _entry(out: Any, n: int | None, args: tuple[Any, ...], kwargs: dict[str, Any
             return None
         metas.append((tuple(t.shape), tuple(t.stride()), t.dtype))
     return _Entry(_FRESH, n, spec, metas)
+
+
+# Hand-written shape rules, only where a measurement showed they pay (see bench/analyzer_vs_peers.py):
+# each answers a subset of calls exactly as the meta kernel would (tests/test_capture_memo.py runs
+# both on every case) and returns None for anything else, which then goes to the kernel.
+def _batch_norm_rule(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``native_batch_norm`` on a dense input. Its meta kernel is PyTorch's Python decomposition
+    (~20 elementwise refs, ~3 ms a call), and DenseNet-121 calls it with 65 different channel
+    counts. On the meta device the decomposition returns the output in the input's dtype and
+    layout, and ``save_mean``/``save_invstd`` of shape (C,) in the computation dtype (float32 for
+    half inputs) in both modes."""
+    if kwargs or len(args) != 8:
+        return None
+    x, weight, bias, running_mean, running_var, training, _, _ = args
+    if (not isinstance(x, torch.Tensor) or x.device.type != "meta" or x.dim() < 2 or not x.dtype.is_floating_point
+            or x.numel() == 0):
+        return None
+    channels = x.shape[1]
+    for t in (weight, bias, running_mean, running_var):
+        if t is not None and (not isinstance(t, torch.Tensor) or t.device.type != "meta" or tuple(t.shape) != (channels,)
+                              or t.dtype != x.dtype):
+            return None
+    dense = x.is_contiguous() or (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last))
+    if not dense or type(training) is not bool:
+        return None
+    if training and x.numel() == channels:  # the kernel divides by n - 1 = 0: let it raise
+        return None
+    if not training and (running_mean is None or running_var is None):  # the kernel raises
+        return None
+    stats = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    out = torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device="meta")
+    return (out, torch.empty((channels,), dtype=stats, device="meta"),
+            torch.empty((channels,), dtype=stats, device="meta"))
+
+
+SHAPE_RULES: dict[Any, Any] = {torch.ops.aten.native_batch_norm.default: _batch_norm_rule}
+
+
+def compute(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``func(*args, **kwargs)``, through a hand-written rule where one applies (memo enabled)."""
+    rule = SHAPE_RULES.get(func) if enabled() else None
+    out = rule(args, kwargs) if rule is not None else None
+    return func(*args, **kwargs) if out is None else out
+
+
+def fast_map(fn: Any, obj: Any) -> Any:
+    """``tree_map(fn, obj)`` for the containers of aten arguments and results (plain tuples,
+    lists and dicts), without pytree's per-node bookkeeping (most of a capture's per-op time once
+    kernels are memoised). Any other container goes to ``tree_map`` itself, so the result is the same."""
+    t = type(obj)
+    if t is tuple:
+        return tuple([fast_map(fn, x) for x in obj])
+    if t is list:
+        return [fast_map(fn, x) for x in obj]
+    if t is dict:
+        return {k: fast_map(fn, v) for k, v in obj.items()}
+    if isinstance(obj, (tuple, list, dict)):
+        return tree_map(fn, obj)
+    return fn(obj)
+
+
+def fast_leaves(obj: Any) -> list[Any]:
+    """``tree_flatten(obj)[0]``, by the same shortcut as :func:`fast_map`."""
+    t = type(obj)
+    if t is tuple or t is list:
+        return [leaf for x in obj for leaf in fast_leaves(x)]
+    if t is dict:
+        return [leaf for v in obj.values() for leaf in fast_leaves(v)]
+    if isinstance(obj, (tuple, list, dict)):
+        return tree_flatten(obj)[0]
+    return [obj]

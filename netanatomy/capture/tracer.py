@@ -42,7 +42,7 @@ from netanatomy.capture.graph import (
 from netanatomy.capture.lazy_torch import light_torch
 from netanatomy.capture.light_shapes import plain_shapes
 from netanatomy.capture.macs import op_macs
-from netanatomy.capture.memo import OpMemo
+from netanatomy.capture.memo import OpMemo, compute, fast_leaves, fast_map
 from netanatomy.errors import UserError
 
 _BATCH_NORM = torch.ops.aten.native_batch_norm.default
@@ -104,12 +104,12 @@ class _Recorder(TorchDispatchMode):
             return func(*args, **kwargs)
         if func is torch.ops.aten._local_scalar_dense.default:
             raise DataDependentError("the forward reads a tensor's value (.item(), bool(), int())")
-        args, kwargs = tree_map(self._to_meta, (tuple(args), dict(kwargs)))
+        args, kwargs = fast_map(self._to_meta, (tuple(args), dict(kwargs)))
         # memo hook (capture/memo.py): a repeat of a pure call reuses the first call's metadata and MACs
         memo_key, hit = self.memo.find(func, args, kwargs)
-        out = func(*args, **kwargs) if hit is None else hit.outputs()
+        out = compute(func, args, kwargs) if hit is None else hit.outputs()
         raw_out = out
-        out = tree_map(self._to_meta, out)  # a factory without device= made a real tensor
+        out = fast_map(self._to_meta, out)  # a factory without device= made a real tensor
         if func is _BATCH_NORM and not args[5]:
             # In eval mode PyTorch's CPU and CUDA kernels return empty save_mean/save_invstd;
             # the meta kernel returns C-sized ones, which autograd would then count as saved.
@@ -119,8 +119,8 @@ class _Recorder(TorchDispatchMode):
             index=len(self.nodes),
             op=func.overloadpacket.__name__,
             overload=func,
-            args=tuple(tree_map(to_ref, list(args))),
-            kwargs=tree_map(to_ref, dict(kwargs)),
+            args=tuple(fast_map(to_ref, list(args))),
+            kwargs=fast_map(to_ref, dict(kwargs)),
             outputs=[],
             module=self.module_stack[-1],
         )
@@ -128,7 +128,7 @@ class _Recorder(TorchDispatchMode):
         if memo_key is not None and hit is None:
             self.memo.store(memo_key, raw_out, macs, args, kwargs)
         node.macs, node.counted = (macs or 0), macs is not None
-        flat_out, _ = tree_flatten(out)
+        flat_out = fast_leaves(out)
         for k, t in enumerate(x for x in flat_out if isinstance(x, torch.Tensor)):
             allocated = _storage_key(t) not in self.seen_storages
             node.outputs.append(TensorInfo(tuple(t.shape), t.dtype, t.numel() * t.element_size(), allocated))
