@@ -7,7 +7,9 @@ capture's time is spent in PyTorch's Python meta kernels and decompositions (bat
 half of a warm ResNet-50), and ResNet's bottlenecks, DenseNet's dense layers and an LSTM's time
 steps call them again and again with identical metadata. The memo runs the real kernel the first
 time and, on a repeat, makes fresh meta outputs with the recorded metadata (``torch.empty_strided``
-on the meta device allocates nothing), together with the MACs computed the first time.
+on the meta device allocates nothing), together with the MACs computed the first time. The table
+is the process's (:data:`SHARED`): a second analysis of the same model, or of a model built from the
+same blocks, finds its calls there.
 
 An in-place op (``add_``, ``sigmoid_``) is memoised too: its kernel only checks shapes and returns
 its first argument, so a repeat returns that argument (after checking, the first time, that the
@@ -103,9 +105,11 @@ class _Entry:
 
 
 class OpMemo:
-    """One capture's table: key -> :class:`_Entry` (None: seen, not memoisable)."""
+    """A table key -> :class:`_Entry` (None: seen, not memoisable), of at most ``limit`` entries
+    (then it starts afresh: the entries are small, but a long session analyses many models)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = 50_000) -> None:
+        self.limit = limit
         self._table: dict[tuple[Any, ...], _Entry | None] = {}
         self._kinds: dict[Any, str | None] = {}
         self.hits = 0
@@ -141,6 +145,8 @@ class OpMemo:
     def store(self, key: Any, out: Any, macs: int | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Record the first call's raw outputs (as the kernel returned them) and MACs."""
         self.misses += 1
+        if len(self._table) >= self.limit:
+            self._table.clear()
         if self._kinds[key[0]] == _IN_PLACE:
             # The kernel must have returned its first argument, with the metadata it had before.
             self_key = key[1][1][0]
@@ -148,6 +154,17 @@ class OpMemo:
             self._table[key] = _Entry(_IN_PLACE, macs) if same else None
         else:
             self._table[key] = _entry(out, macs, args, kwargs)
+
+
+#: The process's table, shared by every capture: the key holds everything a kernel's answer
+#: depends on, so an entry is as valid for the next model (or the next call on the same model:
+#: a notebook re-running ``summary``) as for the next block of this one.
+SHARED = OpMemo()
+
+
+def clear() -> None:
+    """Empty the shared table (tests start from a cold table with it)."""
+    SHARED._table.clear()
 
 
 class Hit:
@@ -166,10 +183,10 @@ class Hit:
 
 def _entry(out: Any, n: int | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Entry | None:
     """The metadata of ``out`` if fresh ``empty_strided`` tensors reproduce it exactly, else None."""
-    flat, spec = tree_flatten(out)
+    flat, spec = tree_flatten(out)  # the spec rebuilds the same containers on a hit
     if not flat or not all(isinstance(t, torch.Tensor) and type(t) is torch.Tensor for t in flat):
         return None
-    inputs = {int(t.untyped_storage()._cdata) for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)}
+    inputs = {int(t.untyped_storage()._cdata) for t in fast_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}
     seen: set[int] = set()
     metas = []
     for t in flat:

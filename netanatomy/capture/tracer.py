@@ -42,7 +42,8 @@ from netanatomy.capture.graph import (
 from netanatomy.capture.lazy_torch import light_torch
 from netanatomy.capture.light_shapes import plain_shapes
 from netanatomy.capture.macs import op_macs
-from netanatomy.capture.memo import OpMemo, compute, fast_leaves, fast_map
+from netanatomy.capture.memo import SHARED as SHARED_MEMO
+from netanatomy.capture.memo import compute, fast_leaves, fast_map
 from netanatomy.errors import UserError
 
 _BATCH_NORM = torch.ops.aten.native_batch_norm.default
@@ -73,7 +74,7 @@ class _Recorder(TorchDispatchMode):
         self._alive: list[torch.Tensor] = []
         self.seen_storages: set[int] = set()
         self._converted: dict[int, torch.Tensor] = {}
-        self.memo = OpMemo()
+        self.memo = SHARED_MEMO
 
     def register(self, t: torch.Tensor, producer: int, index: int, name: str = "") -> None:
         self.producer[id(t)] = (producer, index, name)
