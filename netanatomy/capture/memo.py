@@ -23,7 +23,7 @@ offset, a storage larger than the tensor, two outputs sharing a storage, an outp
 input). The key is exact: two calls share an entry only if every argument compares equal *and*
 has the same type (``1`` vs ``1.0`` vs ``True`` promote differently).
 
-``NETANATOMY_NO_MEMO=1`` in the environment, or :func:`disabled`, turns the memo off (tests
+``NETANATOMY_NO_MEMO=1`` in the environment (read at import), or :func:`disabled`, turns the memo off (tests
 compare every result with and without it).
 """
 
@@ -44,9 +44,12 @@ _UNKEYABLE = object()
 _ATOMS = (int, float, bool, str, type(None), torch.dtype, torch.device, torch.layout, torch.memory_format)
 
 
+_ENV_OFF = bool(os.environ.get(_ENV))  # read once: os.environ costs a microsecond per op
+
+
 def enabled() -> bool:
     """Whether captures use the memo now."""
-    return _off == 0 and not os.environ.get(_ENV)
+    return _off == 0 and not _ENV_OFF
 
 
 @contextmanager
@@ -251,6 +254,8 @@ def fast_map(fn: Any, obj: Any) -> Any:
     lists and dicts), without pytree's per-node bookkeeping (most of a capture's per-op time once
     kernels are memoised). Any other container goes to ``tree_map`` itself, so the result is the same."""
     t = type(obj)
+    if t is torch.Tensor or t is torch.nn.Parameter:
+        return fn(obj)
     if t is tuple:
         return tuple([fast_map(fn, x) for x in obj])
     if t is list:

@@ -75,8 +75,10 @@ class _Recorder(TorchDispatchMode):
         self.seen_storages: set[int] = set()
         self._converted: dict[int, torch.Tensor] = {}
         self.memo = SHARED_MEMO
+        self._refs: dict[int, TensorRef] = {}  # id(tensor) -> its TensorRef, until it is registered again
 
     def register(self, t: torch.Tensor, producer: int, index: int, name: str = "") -> None:
+        self._refs.pop(id(t), None)
         self.producer[id(t)] = (producer, index, name)
         self._alive.append(t)
         self.seen_storages.add(_storage_key(t))
@@ -93,11 +95,15 @@ class _Recorder(TorchDispatchMode):
         return a
 
     def ref(self, t: torch.Tensor) -> TensorRef:
+        cached = self._refs.get(id(t))
+        if cached is not None and cached.shape == t.shape and cached.dtype == t.dtype:
+            return cached
         entry = self.producer.get(id(t))
         if entry is None:
             self.register(t, CONSTANT, 0)
             entry = (CONSTANT, 0, "")
-        return TensorRef(entry[0], entry[1], tuple(t.shape), t.dtype, entry[2])
+        ref = self._refs[id(t)] = TensorRef(entry[0], entry[1], tuple(t.shape), t.dtype, entry[2])
+        return ref
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
