@@ -25,6 +25,7 @@ def _outcome(fn: Any, *args: Any) -> Any:
         return ("raises", type(exc))
 
 
+@pytest.mark.filterwarnings("ignore:guard_size_oblivious will be removed:FutureWarning")
 @pytest.mark.parametrize("name", sorted(SHAPE_FUNCTIONS))
 def test_stand_in_functions_answer_as_the_real_ones(name: str) -> None:
     ours, theirs = SHAPE_FUNCTIONS[name], getattr(real_shapes, name)
