@@ -1,8 +1,9 @@
 """Time of `netanatomy rf MODEL --verify` per model: the gradient probe against the engine.
 
 For each model: the layers `netanatomy rf` shows by default (depth 2, rows where the field
-changes), probed at the model's default input in one forward and one backward per layer; also
-the engine's own time (capture included) as the baseline of the same run.
+changes), probed as `verify` does (each layer at the smallest input that holds its field, one
+forward per input size, one backward per distinct layer output); also the engine's own time
+(capture included) as the baseline of the same run.
 
     .venv/bin/python bench/receptive_verify.py [--models resnet18 vgg16 ...] [--all]
 """

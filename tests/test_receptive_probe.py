@@ -222,3 +222,65 @@ def test_transposed_conv_size_is_the_largest_over_units():
     assert not f.exact
     sizes = {probe(m, (1, 1, 32, 32), ["1"], (u, u))["1"].size[0] for u in (14, 15, 16, 17)}
     assert max(sizes) == f.size[0]
+
+
+# --- verify: fewer, smaller backward passes, still independent of the engine -----------------
+
+def _stack() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(2, 2, 5, padding=2),
+                         nn.Conv2d(2, 2, 3, stride=2), nn.Conv2d(2, 2, 7, padding=3))
+
+
+def test_verify_probes_small_fields_at_small_inputs_and_agrees():
+    # The 7x7 of the last conv sees 3 + 1 + 2·4 + 2·2 + 4·6 = 40 pixels (hand: r = 3, 4, 12, 16, 40),
+    # which does not fit twice in 48: it is probed at the full 96; the first conv (3 pixels) at 16.
+    checks = verify(_stack(), (1, 1, 96, 96))
+    assert checks and all(c.ok for c in checks), checks
+    sizes = {c.layer: c.input_size[2:] for c in checks}
+    assert sizes["0"] == (16, 16) and sizes["5"][0] >= 40 + 2 * 4
+    assert all(c.requested_size == (1, 1, 96, 96) for c in checks)
+
+
+def test_verify_catches_a_wrong_box(monkeypatch):
+    import netanatomy.receptive.engine as engine
+
+    real = engine.clipped_box
+
+    def one_pixel_too_wide(fmap, ref, unit):
+        box = real(fmap, ref, unit)
+        if ref.shape[1] == 2 and ref.shape[-1] == fmap.graph.inputs[0].shape[-1] // 2:  # the maxpool's output
+            return tuple(None if b is None else (b[0] - 1, b[1]) for b in box)
+        return box
+
+    monkeypatch.setattr(engine, "clipped_box", one_pixel_too_wide)
+    checks = verify(_stack(), (1, 1, 96, 96), ["2", "5"])
+    assert [c.ok for c in checks] == [False, True], checks
+
+
+def test_verify_catches_a_wrong_jump(monkeypatch):
+    import dataclasses
+
+    import netanatomy.receptive.engine as engine
+
+    real = engine.receptive_field
+
+    def jump_off_by_one(model, size, layer=None, **kw):
+        r = real(model, size, layer, **kw)
+        layers = [dataclasses.replace(lf, field=dataclasses.replace(lf.field, jump=tuple(j + 1 for j in lf.field.jump)))
+                  if lf.name == "3" else lf for lf in r.layers]
+        return dataclasses.replace(r, layers=layers)
+
+    monkeypatch.setattr(engine, "receptive_field", jump_off_by_one)
+    checks = verify(_stack(), (1, 1, 96, 96), ["2", "3"])
+    assert [c.ok for c in checks] == [True, False], checks
+
+
+def test_verify_on_resnet18_at_224_agrees_and_uses_small_inputs():
+    from netanatomy.zoo import create_model
+
+    torch.manual_seed(0)
+    checks = verify(create_model("resnet18"), (1, 3, 224, 224), ["conv1", "layer1", "layer2.0", "layer3", "layer4"])
+    assert all(c.ok for c in checks), checks
+    assert checks[0].input_size[2:] < (64, 64) and checks[-1].input_size == (1, 3, 224, 224)
+    assert any(checks[-1].clipped)

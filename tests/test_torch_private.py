@@ -199,3 +199,16 @@ def test_distribution_validation_default_is_the_private_class_attribute() -> Non
             dist.Normal(torch.zeros(1), -torch.ones(1))
     finally:
         dist.Distribution.set_default_validate_args(before)
+
+
+def test_op_schema_alias_annotations_tell_fresh_in_place_and_view_ops_apart() -> None:
+    """The memo keys on these: ``add`` writes nothing and returns fresh memory; ``add_`` writes
+    its first argument and returns it (same alias set); ``view`` returns an alias and is a view."""
+    args, writes, returns, aliased = tp.op_alias_info(torch.ops.aten.add.Tensor)
+    assert writes == [] and aliased == [] and len(returns) == 1
+    args, writes, returns, aliased = tp.op_alias_info(torch.ops.aten.add_.Tensor)
+    assert len(writes) == 1 and writes[0] is args[0] and len(aliased) == 1
+    assert aliased[0].alias_info.before_set == writes[0].alias_info.before_set
+    args, writes, returns, aliased = tp.op_alias_info(torch.ops.aten.view.default)
+    assert writes == [] and len(aliased) == 1 and torch.ops.aten.view.default.is_view
+    assert not torch.ops.aten.add_.Tensor.is_view

@@ -18,6 +18,15 @@ there, loudly and in one place, instead of as a wrong number somewhere in a repo
 8. ``nn.modules.conv._ConvNd`` / ``nn.modules.batchnorm._NormBase``: the base classes the parameter
    formulas dispatch on.
 9. The lazy ``torch._dynamo`` import of ``torch._disable_dynamo`` (see :func:`dynamo_stand_in`).
+10. ``Distribution._validate_args``: the default that ``set_default_validate_args`` sets
+    (:func:`distribution_validation_off`).
+11. ``OpOverload._schema``'s alias annotations (which arguments an op writes, which outputs alias
+    them): the memo (``capture/memo.py``) memoises only ops that return fresh tensors or update
+    their first argument in place (:func:`op_alias_info`).
+12. ``torch.fx.experimental.symbolic_shapes`` and the ``sympy`` import of type promotion: while a
+    capture runs, ``capture/light_shapes.py`` lends stand-ins for their plain-int answers (each
+    pinned against the real function by ``tests/test_capture_speed.py``), so that a capture does
+    not import sympy.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ import torch
 from torch import nn
 from torch._ops import OpOverload
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten, tree_map
+from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 from torch.utils.flop_counter import flop_registry
 
 __all__ = [
@@ -44,10 +53,12 @@ __all__ = [
     "dynamo_stand_in",
     "flop_formula_macs",
     "module_tensor_tables",
+    "op_alias_info",
     "stand_in_problem",
     "storage_key",
     "tree_flatten",
     "tree_map",
+    "tree_unflatten",
 ]
 
 ConvNd = nn.modules.conv._ConvNd
@@ -226,3 +237,15 @@ def distribution_validation_off() -> Iterator[None]:
         yield
     finally:
         dist.Distribution.set_default_validate_args(before)
+
+
+def op_alias_info(func: OpOverload) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+    """``(arguments, written arguments, returns, aliased returns)`` of an aten op's schema: an
+    argument is written when its alias annotation says so (``Tensor(a!) self``); a return is
+    aliased when it carries an annotation (``-> Tensor(a!)``). Each item has ``alias_info``
+    (``before_set``, ``is_write``); the written ones are items of ``arguments`` (``is`` holds)."""
+    schema = func._schema
+    arguments, returns = list(schema.arguments), list(schema.returns)
+    writes = [x for x in arguments if x.alias_info is not None and x.alias_info.is_write]
+    aliased = [r for r in returns if r.alias_info is not None]
+    return arguments, writes, returns, aliased

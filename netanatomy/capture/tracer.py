@@ -57,8 +57,11 @@ from netanatomy.capture.graph import (
     TensorRef,
 )
 from netanatomy.capture.inputs import TensorSpec, describe, dtype_name, random_like_spec
+from netanatomy.capture.light_shapes import plain_shapes
 from netanatomy.capture.limits import check_input_sizes
 from netanatomy.capture.macs import op_macs
+from netanatomy.capture.memo import SHARED as SHARED_MEMO
+from netanatomy.capture.memo import compute, fast_leaves, fast_map
 from netanatomy.capture.torch_private import (
     LOCAL_SCALAR_DENSE,
     TorchDispatchMode,
@@ -142,8 +145,11 @@ class _Recorder(TorchDispatchMode):
         self.script_owner: dict[int, str] = {}
         self.script_types: dict[str, str] = {}
         self.script_calls: dict[str, ModuleCall] = {}
+        self.memo = SHARED_MEMO
+        self._refs: dict[int, TensorRef] = {}  # id(tensor) -> its TensorRef, until it is registered again
 
     def register(self, t: torch.Tensor, producer: int, index: int, name: str = "") -> None:
+        self._refs.pop(id(t), None)
         self.producer[id(t)] = (producer, index, name)
         self._alive.append(t)
         self.seen_storages.add(storage_key(t))
@@ -174,11 +180,15 @@ class _Recorder(TorchDispatchMode):
     def ref(self, t: torch.Tensor) -> TensorRef:
         if is_lazy(t):  # a lazy layer materialising its own parameter: no shape yet
             return TensorRef(CONSTANT, 0, (), t.dtype)
+        cached = self._refs.get(id(t))
+        if cached is not None and cached.shape == t.shape and cached.dtype == t.dtype:
+            return cached
         entry = self.producer.get(id(t))
         if entry is None:
             self.register(t, CONSTANT, 0)
             entry = (CONSTANT, 0, "")
-        return TensorRef(entry[0], entry[1], tuple(t.shape), t.dtype, entry[2])
+        ref = self._refs[id(t)] = TensorRef(entry[0], entry[1], tuple(t.shape), t.dtype, entry[2])
+        return ref
 
     def _fail(self, func: Any, message: str, tensors: list[Any], data_dependent: bool) -> CaptureFailure:
         reads = sorted({e[1] for t in tensors if isinstance(t, torch.Tensor)
@@ -195,13 +205,17 @@ class _Recorder(TorchDispatchMode):
             raise self._fail(func, f"the forward reads a tensor's value ({_VALUE_READS[_ITEM.overloadpacket.__name__]})",
                              [args[0]], True)
         if not self.real:
-            args, kwargs = tree_map(self._to_meta, (tuple(args), dict(kwargs)))
+            args, kwargs = fast_map(self._to_meta, (tuple(args), dict(kwargs)))
             if func is _TO_COPY and args[0].device.type == "meta" and kwargs.get("device") not in (None, "meta"):
                 # x.cpu() / x.to("cuda") of a meta tensor: the copy stays meta; only reading its
                 # values (caught above) would need data.
                 kwargs = {**kwargs, "device": torch.device("meta")}
-        tensors = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
-        out = self._run(func, args, kwargs, tensors)
+        tensors = [a for a in fast_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
+        # memo hook (capture/memo.py): a repeat of a pure call on meta tensors reuses the first
+        # call's output metadata and MACs (a call with a real tensor is never memoised).
+        memo_key, hit = self.memo.find(func, args, kwargs) if not self.real else (None, None)
+        out = self._run(func, args, kwargs, tensors) if hit is None else hit.outputs()
+        raw_out = out
         self.failure = None  # an op failure that the forward caught and survived explains nothing
         # A real output of an op that read tensors is real on purpose (only kept-real tensors went
         # in, or the op returns host data, as packing returns its batch sizes on the CPU).
@@ -222,14 +236,16 @@ class _Recorder(TorchDispatchMode):
             index=len(self.nodes),
             op=func.overloadpacket.__name__,
             overload=func,
-            args=tuple(tree_map(to_ref, list(args))),
-            kwargs=tree_map(to_ref, dict(kwargs)),
+            args=tuple(fast_map(to_ref, list(args))),
+            kwargs=fast_map(to_ref, dict(kwargs)),
             outputs=[],
             module=self.module_stack[-1],
         )
-        macs = op_macs(func, args, kwargs, out)
+        macs = op_macs(func, args, kwargs, out) if hit is None else hit.macs
+        if memo_key is not None and hit is None:
+            self.memo.store(memo_key, raw_out, macs, args, kwargs)
         node.macs, node.counted = (macs or 0), macs is not None
-        flat_out, _ = tree_flatten(out)
+        flat_out = fast_leaves(out)
         for k, t in enumerate(x for x in flat_out if isinstance(x, torch.Tensor)):
             allocated = storage_key(t) not in self.seen_storages
             node.outputs.append(TensorInfo(tuple(t.shape), t.dtype, t.numel() * t.element_size(), allocated))
@@ -268,7 +284,7 @@ class _Recorder(TorchDispatchMode):
     def _run(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], tensors: list[torch.Tensor]) -> Any:
         """Run one op; turn its refusal into a CaptureFailure that names it."""
         try:
-            return func(*args, **kwargs)
+            return compute(func, args, kwargs)  # through a hand-written shape rule where one applies
         except (RuntimeError, ValueError, IndexError, TypeError, NotImplementedError) as exc:
             message = _first_line(exc)
             mixed = any(t.device.type == "meta" for t in tensors) and any(id(t) in self.kept_real for t in tensors)
@@ -486,7 +502,7 @@ def capture(
             handles.append(module.register_forward_pre_hook(pre_hook))
             handles.append(module.register_forward_hook(post_hook))
         model.train(training)
-        with dynamo_stand_in(), distribution_validation_off(), \
+        with dynamo_stand_in(), plain_shapes(), distribution_validation_off(), \
                 _meta_state(model, cast, recorder, param_storages, real) as param_shapes:
             counter = [0]
             call_args, call_kwargs = tree_map(lambda leaf: _make_input(leaf, dtype, real, recorder, counter),

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--depth", "-d", type=int, default=2, help="show modules nested at most this deep (default 2)")
     p.add_argument("--all", action="store_true", help="show every layer, also those that leave the field unchanged")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the one-line answer for --layer (and --unit)")
-    p.add_argument("--verify", action="store_true", help="check the engine against the gradient probe (a linearised copy of the model, one backward pass)")
+    p.add_argument("--verify", action="store_true", help="check the engine against the gradient probe (a linearised copy of the model; each layer probed at the smallest input that holds its field)")
     common.add_format(p)
     common.add_output(p)
     p.set_defaults(handler=_rf)

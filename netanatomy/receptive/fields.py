@@ -17,6 +17,7 @@ upsampling and transposed convolutions are kept exactly instead of being rounded
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
@@ -48,9 +49,10 @@ class AxisField:
         assert self.size is not None
         return self.start + self.size
 
-    @property
+    @functools.cached_property
     def centre(self) -> Fraction | None:
-        """Centre of unit 0's field: u_0 = -P + (r - 1)/2."""
+        """Centre of unit 0's field: u_0 = -P + (r - 1)/2 (computed once per field: merges
+        compare the centres of all their inputs, DenseNet's up to 32 at a time)."""
         return None if self.size is None else self.start + (self.size - 1) / 2
 
     def window(self, k: int, s: int | Fraction, p: int | Fraction, d: int = 1) -> AxisField:
@@ -80,14 +82,17 @@ def union(fields: list[AxisField]) -> tuple[AxisField, int]:
     jump give the exact union of their boxes; paths whose jump or centre differ are not aligned
     (Araujo et al. 2019): the result keeps the largest field and is marked unaligned.
     """
+    if len(fields) == 1:  # one path (an activation, a batch norm): the union is the field itself
+        return fields[0], 0
     best = max(range(len(fields)), key=lambda i: _extent(fields[i]))
     if any(f.is_global for f in fields):
         return AxisField(None, exact=all(f.exact for f in fields), aligned=all(f.aligned for f in fields)), best
-    jumps = {f.jump for f in fields}
-    centres = {f.centre for f in fields}
-    aligned = all(f.aligned for f in fields) and len(jumps) == 1 and len(centres) == 1
+    # Comparisons with the first field, not sets: hashing a Fraction costs more than comparing it.
+    jump, centre = fields[0].jump, fields[0].centre
+    one_jump = all(f.jump == jump for f in fields)
+    aligned = all(f.aligned for f in fields) and one_jump and all(f.centre == centre for f in fields)
     exact = all(f.exact for f in fields)
-    if len(jumps) == 1:
+    if one_jump:
         start = min(f.start for f in fields)
         end = max(f.end for f in fields)
         return AxisField(end - start, fields[0].jump, start, exact, aligned), best

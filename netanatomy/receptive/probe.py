@@ -19,6 +19,7 @@ the set of pixels that the field contains, and float32 suffices.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -123,6 +124,10 @@ def linearised_copy(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.
     return m
 
 
+class _Stop(Exception):
+    """Raised by the last probed layer's hook: the forward need not go further."""
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     """What the gradient says about one unit: its input box and the shift to its neighbours."""
@@ -167,6 +172,8 @@ def probe(
     unit: Sequence[int] | None = None,
     *,
     dtype: torch.dtype = torch.float32,
+    neighbours: bool = True,
+    linearised: nn.Module | None = None,
 ) -> dict[str, ProbeResult]:
     """Measure the field of one unit of each of ``layers`` by back-propagating through a linearised copy.
 
@@ -176,33 +183,45 @@ def probe(
         layers: module paths whose output is probed; each must keep the input's spatial layout.
         unit: output unit to probe (default: the centre unit of each layer).
         dtype: computation dtype.
+        neighbours: also probe the next unit (for the jumps); without, one row and ``jump`` None.
+        linearised: ``linearised_copy(model, dtype)`` made once by a caller that probes often.
     """
-    m = linearised_copy(model, dtype)
+    m = linearised if linearised is not None else linearised_copy(model, dtype)
     modules = dict(m.named_modules())
     for name in layers:
         if name not in modules:
             raise UnknownNameError(f"no layer {name!r} in this model.{close_names(name, list(modules))}")
     n_axes = len(input_size) - 2
     outputs: dict[str, torch.Tensor] = {}
+    wanted = set(layers)
 
     def hook(name: str) -> Any:
         def store(module: nn.Module, args: Any, output: Any) -> None:
             if name not in outputs:
                 outputs[name] = output[0] if isinstance(output, (tuple, list)) else output
+                if wanted <= outputs.keys():
+                    raise _Stop  # every probed layer has run: the rest of the forward is not needed
         return store
 
+    supported: dict[int, torch.Tensor] = {}  # kept alive, so that an id is not reused
+
     def support(module: nn.Module, args: Any, output: Any) -> None:
-        if isinstance(output, torch.Tensor) and output.requires_grad:
+        # Once per tensor: a container's output is its last child's, already hooked.
+        if isinstance(output, torch.Tensor) and output.requires_grad and id(output) not in supported:
+            supported[id(output)] = output
             output.register_hook(lambda g: (g != 0).to(g.dtype))
 
-    handles = [modules[name].register_forward_hook(hook(name)) for name in layers]
-    handles += [mod.register_forward_hook(support) for mod in m.modules()]
-    # Row 0 probes the unit, row 1 + a its neighbour along axis a: one backward gives all
-    # (the rows are independent: eval mode, no batch statistics).
-    x = torch.ones((1 + n_axes, *input_size[1:]), dtype=dtype, requires_grad=True)
+    handles = [mod.register_forward_hook(support) for mod in m.modules()]
+    handles += [modules[name].register_forward_hook(hook(name)) for name in layers]
+    # Row 0 probes the unit, row 1 its diagonal neighbour (one unit further along every axis
+    # that has one): its box is row 0's shifted by the jump of each axis, so one backward gives
+    # the box and every jump (the rows are independent: eval mode, no batch statistics).
+    x = torch.ones((2 if neighbours else 1, *input_size[1:]), dtype=dtype, requires_grad=True)
     try:
         with _Linearise():
             m(x)
+    except _Stop:
+        pass
     finally:
         for h in handles:
             h.remove()
@@ -216,22 +235,23 @@ def probe(
                             "probe a convolutional layer")
         spatial = y.shape[2:]
         u = tuple(unit) if unit is not None else tuple(n // 2 for n in spatial)
+        same = next((r for r in results.values() if outputs[r.layer] is y and r.unit == u), None)
+        if same is not None:  # a container whose output is its last child's: one backward serves both
+            results[name] = dataclasses.replace(same, layer=name)
+            continue
         seed = torch.zeros_like(y)
         first: tuple[Any, ...] = (0, slice(None), *u)
         seed[first] = 1.0
-        for a in range(n_axes):
-            if u[a] + 1 < spatial[a]:
-                neighbour: tuple[Any, ...] = (1 + a, slice(None), *(v + (1 if b == a else 0) for b, v in enumerate(u)))
-                seed[neighbour] = 1.0
+        step = [1 if neighbours and u[a] + 1 < spatial[a] else 0 for a in range(n_axes)]
+        if any(step):
+            neighbour: tuple[Any, ...] = (1, slice(None), *(v + d for v, d in zip(u, step)))
+            seed[neighbour] = 1.0
         (grad,) = torch.autograd.grad(y, x, seed, retain_graph=k + 1 < len(layers))
-        boxes = [_box(grad[row].abs().sum(0) > 0) for row in range(1 + n_axes)]
-        box0 = boxes[0]
+        box0 = _box(grad[0].abs().sum(0) > 0)
         if box0 is None:
             raise UserError(f"the probe found no input pixel that reaches layer {name!r}")
-        jumps: list[int | None] = []
-        for a in range(n_axes):
-            nb = boxes[1 + a]
-            jumps.append(None if nb is None or u[a] + 1 >= spatial[a] else nb[a][0] - box0[a][0])
+        nb = _box(grad[1].abs().sum(0) > 0) if any(step) else None
+        jumps = [None if nb is None or not step[a] else nb[a][0] - box0[a][0] for a in range(n_axes)]
         results[name] = ProbeResult(name, u, box0, tuple(jumps), tuple(input_size[2:]))
     return results
 
@@ -247,6 +267,8 @@ class Check:
     engine_jump: tuple[Any, ...]
     probe_jump: tuple[int | None, ...]
     clipped: tuple[bool, ...]
+    input_size: tuple[int, ...] = ()  # where the probe ran (a smaller input where the field fits)
+    requested_size: tuple[int, ...] = ()  # the input size verify was asked about
 
     @property
     def ok(self) -> bool:
@@ -292,6 +314,14 @@ def verify(
 ) -> list[Check]:
     """Compare the engine with the gradient probe on the centre unit of each layer.
 
+    A backward pass costs in proportion to the input's area, so each layer is probed at the
+    smallest input (of a few sizes tried, up to ``input_size``) at which the engine says its
+    centre unit's field and its neighbour's lie inside the input: there the probe measures size,
+    jump and padding in full, at a fraction of the cost. The engine is run again at that size and
+    the probe compared with it (the probe never reads the engine's numbers: they only choose where
+    to look). A layer whose field does not fit at a smaller size, or a model that does not accept
+    one, is probed at ``input_size`` itself, clipped.
+
     Args:
         model: the model (not changed).
         input_size: input shape, batch first.
@@ -306,8 +336,6 @@ def verify(
     from netanatomy.receptive.engine import receptive_field
 
     result = receptive_field(model, input_size)
-    fmap = result.fmap
-    refs = {c.path: c.output_refs[0] for c in reversed(fmap.graph.calls) if c.output_refs}
     by_name = {lf.name: lf for lf in result.layers}
     checkable = [lf.name for lf in result.layers if why_unverifiable(lf, len(input_size)) is None]
     if layers is None:
@@ -327,13 +355,85 @@ def verify(
         listed = "; ".join(f"{why}: {_some(names)}" for why, names in reasons.items())
         raise UserError("nothing to check: the probe compares exact, local receptive fields of spatial outputs, "
                         f"and no layer of this model has one ({listed or 'the model has no layers'})")
-    measured = probe(model, input_size, layers, dtype=dtype)
-    checks = []
-    for name in layers:
-        f = by_name[name].field
-        p = measured[name]
-        from netanatomy.receptive.engine import clipped_box
+    groups = _probe_sizes(model, tuple(input_size), result, list(layers))
+    linearised = linearised_copy(model, dtype)
+    checks: dict[str, Check] = {}
+    for (size, neighbours), (at_size, names) in groups.items():
+        measured = probe(model, size, names, dtype=dtype, neighbours=neighbours, linearised=linearised)
+        for name in names:
+            checks[name] = _check(at_size, name, measured[name], size, tuple(input_size))
+    return [checks[name] for name in layers]
 
-        engine_box = tuple(None if b is None else (int(b[0]), int(b[1])) for b in clipped_box(fmap, refs[name], p.unit))
-        checks.append(Check(name, p.unit, engine_box, p.box, f.jump, p.jump, p.clipped))
-    return checks
+
+#: Probe sizes tried per spatial axis, smallest first (the input's own size is always the last).
+_TRIAL_SIZES = (16, 32, 48, 64, 96, 128, 160, 192)
+
+
+def _probe_sizes(model: nn.Module, input_size: tuple[int, ...], result: Any,
+                 layers: list[str]) -> dict[tuple[tuple[int, ...], bool], tuple[Any, list[str]]]:
+    """(input size, whether neighbours are probed) -> (the engine's result there, the layers
+    probed there). A layer whose centre unit's field is clipped on every axis needs no neighbour
+    (its jump is not observable), so it goes to a one-row probe."""
+    from netanatomy.receptive.engine import receptive_field
+
+    engines: dict[tuple[int, ...], Any] = {input_size: result}
+
+    def engine_at(size: tuple[int, ...]) -> Any:
+        if size not in engines:
+            try:
+                engines[size] = receptive_field(model, size)
+            except UserError:  # the model does not accept this size
+                engines[size] = None
+        return engines[size]
+
+    groups: dict[tuple[tuple[int, ...], bool], tuple[Any, list[str]]] = {}
+    for name in layers:
+        f = next(lf.field for lf in result.layers if lf.name == name)
+        chosen = input_size
+        if f.known and f.size and all(sz is not None for sz in f.size):
+            # Trial sizes per axis from the one that holds two neighbouring fields; the engine at
+            # that size says whether they really fit (padding may shift them off-centre).
+            need = [int(sz) + 2 * int(j) for sz, j in zip(f.size, f.jump)]
+            for k in range(len(_TRIAL_SIZES)):
+                size = tuple(next((t for t in _TRIAL_SIZES[k:] if t >= n), full) for n, full in zip(need, input_size[2:]))
+                candidate = (*input_size[:2], *(min(t, full) for t, full in zip(size, input_size[2:])))
+                if candidate == input_size:
+                    break
+                if _fits(engine_at(candidate), name):
+                    chosen = candidate
+                    break
+        neighbours = not _clipped_everywhere(engines[chosen], name)
+        groups.setdefault((chosen, neighbours), (engines[chosen], []))[1].append(name)
+    return groups
+
+
+def _clipped_everywhere(at_size: Any, name: str) -> bool:
+    lf = next((x for x in at_size.layers if x.name == name), None)
+    if lf is None or not (lf.field.known and lf.field.size) or any(u is None for u in lf.field.units):
+        return False
+    box = lf.field.box(tuple(u // 2 for u in lf.field.units))
+    return all(b is not None and (b[0] < 0 or b[1] > n - 1) for b, n in zip(box, lf.field.input_size))
+
+
+def _fits(at_size: Any, name: str) -> bool:
+    """Whether ``name``'s centre unit and its diagonal neighbour see only pixels inside the input."""
+    if at_size is None:
+        return False
+    lf = next((x for x in at_size.layers if x.name == name), None)
+    if lf is None or not (lf.field.known and lf.field.exact and lf.field.size) or any(u is None or u < 2 for u in lf.field.units):
+        return False
+    unit = tuple(u // 2 for u in lf.field.units)
+    for box in (lf.field.box(unit), lf.field.box(tuple(u + 1 for u in unit))):
+        if any(b is None or b[0] < 0 or b[1] > n - 1 for b, n in zip(box, lf.field.input_size)):
+            return False
+    return True
+
+
+def _check(at_size: Any, name: str, p: ProbeResult, size: tuple[int, ...], requested: tuple[int, ...]) -> Check:
+    from netanatomy.receptive.engine import clipped_box
+
+    fmap = at_size.fmap
+    refs = {c.path: c.output_refs[0] for c in reversed(fmap.graph.calls) if c.output_refs}
+    f = next(lf.field for lf in at_size.layers if lf.name == name)
+    engine_box = tuple(None if b is None else (int(b[0]), int(b[1])) for b in clipped_box(fmap, refs[name], p.unit))
+    return Check(name, p.unit, engine_box, p.box, f.jump, p.jump, p.clipped, tuple(size), requested)

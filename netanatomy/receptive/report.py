@@ -138,11 +138,13 @@ def render_unit(result: ReceptiveFieldResult, unit: tuple[int, ...]) -> str:
 
 def render_checks(checks: list[Check]) -> str:
     """The engine against the gradient probe, one line per layer."""
-    lines = ["Gradient probe (linearised copy, centre unit; boxes are first..last input pixel per axis):"]
+    lines = ["Gradient probe (linearised copy, centre unit; boxes are first..last input pixel per axis;"
+             " a layer whose field fits in a smaller input is probed there, 'at HxW'):"]
     for c in checks:
         box = lambda b: " x ".join("-" if x is None else f"{x[0]}..{x[1]}" for x in b)  # noqa: E731
         flag = "ok" if c.ok else "MISMATCH"
-        lines.append(f"  {c.layer}: engine {box(c.engine_box)}, probe {box(c.probe_box)}"
+        where = f" at {'x'.join(map(str, c.input_size[2:]))}" if c.input_size != c.requested_size else ""
+        lines.append(f"  {c.layer}{where}: engine {box(c.engine_box)}, probe {box(c.probe_box)}"
                      f"{' (clipped)' if any(c.clipped) else ''}: {flag}")
     bad = sum(not c.ok for c in checks)
     lines.append(f"{len(checks) - bad}/{len(checks)} layers agree")

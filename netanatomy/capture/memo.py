@@ -1,0 +1,284 @@
+"""Memoised operator calls: a network repeats the same block with the same shapes, so compute once.
+
+A meta kernel is a pure function of its arguments' *metadata*: given the operator, the shapes,
+strides, dtypes and storage offsets of its tensor arguments and every non-tensor argument, its
+outputs' shapes, strides and dtypes are always the same (meta tensors hold no values). Most of a
+capture's time is spent in PyTorch's Python meta kernels and decompositions (batch norm alone is
+half of a warm ResNet-50), and ResNet's bottlenecks, DenseNet's dense layers and an LSTM's time
+steps call them again and again with identical metadata. The memo runs the real kernel the first
+time and, on a repeat, makes fresh meta outputs with the recorded metadata (``torch.empty_strided``
+on the meta device allocates nothing), together with the MACs computed the first time. The table
+is the process's (:data:`SHARED`): a second analysis of the same model, or of a model built from the
+same blocks, finds its calls there.
+
+An in-place op (``add_``, ``sigmoid_``) is memoised too: its kernel only checks shapes and returns
+its first argument, so a repeat returns that argument (after checking, the first time, that the
+kernel did exactly that and left its metadata unchanged).
+
+What is *not* memoised (the real kernel runs every time): views, ``out=`` ops and ops that write
+to several arguments (their outputs alias inputs in ways storage identity must reflect); any call with a tensor not
+on the meta device (a CPU scalar's value could matter) or with an argument that cannot be part
+of a key; any call whose outputs a fresh ``empty_strided`` would not reproduce exactly (a storage
+offset, a storage larger than the tensor, two outputs sharing a storage, an output aliasing an
+input). The key is exact: two calls share an entry only if every argument compares equal *and*
+has the same type (``1`` vs ``1.0`` vs ``True`` promote differently).
+
+``NETANATOMY_NO_MEMO=1`` in the environment (read at import), or :func:`disabled`, turns the memo off (tests
+compare every result with and without it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+from netanatomy.capture.torch_private import (
+    op_alias_info,
+    storage_key,
+    tree_flatten,
+    tree_map,
+    tree_unflatten,
+)
+
+_ENV = "NETANATOMY_NO_MEMO"
+_off = 0  # depth of active `disabled()` blocks
+
+_UNKEYABLE = object()
+_ATOMS = (int, float, bool, str, type(None), torch.dtype, torch.device, torch.layout, torch.memory_format)
+
+
+_ENV_OFF = bool(os.environ.get(_ENV))  # read once: os.environ costs a microsecond per op
+
+
+def enabled() -> bool:
+    """Whether captures use the memo now."""
+    return _off == 0 and not _ENV_OFF
+
+
+@contextmanager
+def disabled() -> Iterator[None]:
+    """Captures inside this block run every kernel (the reference for tests and benchmarks)."""
+    global _off
+    _off += 1
+    try:
+        yield
+    finally:
+        _off -= 1
+
+
+def _arg_key(a: Any) -> Any:
+    if isinstance(a, torch.Tensor):
+        if type(a) not in (torch.Tensor, torch.nn.Parameter) or a.device.type != "meta" or a.layout != torch.strided:
+            return _UNKEYABLE  # a subclass may carry more than metadata; a real tensor has values
+        # No storage offset: a shape rule reads sizes, strides and dtype, never where the data
+        # starts (an LSTM's input at step t is a select of the sequence, at offset t*B*I).
+        return ("T", tuple(a.shape), a.stride(), a.dtype, a.is_conj(), a.is_neg())
+    if isinstance(a, (list, tuple)):
+        keys = tuple(_arg_key(x) for x in a)
+        return _UNKEYABLE if any(k is _UNKEYABLE for k in keys) else (type(a).__name__, keys)
+    if isinstance(a, _ATOMS):
+        return (type(a).__name__, a)
+    return _UNKEYABLE
+
+
+_FRESH, _IN_PLACE = "fresh", "in place"
+
+
+def _kind(func: torch._ops.OpOverload) -> str | None:
+    """``"fresh"``: every output is new memory; ``"in place"``: the op updates its first argument
+    and returns it (``add_``, ``sigmoid_``); None: anything else (views, ``out=``, several writes)."""
+    arguments, writes, returns, aliased = op_alias_info(func)
+    if func.is_view:
+        return None
+    if not writes and not aliased:
+        return _FRESH
+    if len(writes) == 1 and writes[0] is arguments[0] and len(returns) == 1 and aliased:
+        returned, written = aliased[0].alias_info, writes[0].alias_info
+        if returned is not None and written is not None and returned.before_set == written.before_set:
+            return _IN_PLACE
+    return None
+
+
+class _Entry:
+    """What a repeat of a call returns: fresh outputs (tree spec and metadata) or its first
+    argument, and the MACs of the first call."""
+
+    def __init__(self, kind: str, macs: int | None, spec: Any = None,
+                 metas: list[tuple[tuple[int, ...], tuple[int, ...], torch.dtype]] | None = None) -> None:
+        self.kind, self.macs, self.spec, self.metas = kind, macs, spec, metas or []
+
+
+class OpMemo:
+    """A table key -> :class:`_Entry` (None: seen, not memoisable), of at most ``limit`` entries
+    (then it starts afresh: the entries are small, but a long session analyses many models)."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self.limit = limit
+        self._table: dict[tuple[Any, ...], _Entry | None] = {}
+        self._kinds: dict[Any, str | None] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def _key(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
+        if func in self._kinds:
+            kind = self._kinds[func]
+        else:
+            kind = self._kinds[func] = _kind(func)
+        if kind is None:
+            return None
+        arg_key = _arg_key(args)
+        if arg_key is _UNKEYABLE:
+            return None
+        kw_key = _arg_key(tuple(sorted(kwargs.items())))
+        if kw_key is _UNKEYABLE:
+            return None
+        return (func, arg_key, kw_key)
+
+    def find(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Hit | None]:
+        """``(key, hit)``: ``hit`` rebuilds a repeat's outputs; ``key`` is None when the call
+        cannot be memoised (then :meth:`store` is not needed)."""
+        key = self._key(func, args, kwargs) if enabled() else None
+        if key is None:
+            return None, None
+        entry = self._table.get(key)
+        if entry is None:
+            return (None if key in self._table else key), None
+        self.hits += 1
+        return key, Hit(entry, args)
+
+    def store(self, key: Any, out: Any, macs: int | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Record the first call's raw outputs (as the kernel returned them) and MACs."""
+        self.misses += 1
+        if len(self._table) >= self.limit:
+            self._table.clear()
+        if self._kinds[key[0]] == _IN_PLACE:
+            # The kernel must have returned its first argument, with the metadata it had before.
+            self_key = key[1][1][0]
+            same = out is args[0] and _arg_key(args[0]) == self_key
+            self._table[key] = _Entry(_IN_PLACE, macs) if same else None
+        else:
+            self._table[key] = _entry(out, macs, args, kwargs)
+
+
+#: The process's table, shared by every capture: the key holds everything a kernel's answer
+#: depends on, so an entry is as valid for the next model (or the next call on the same model:
+#: a notebook re-running ``summary``) as for the next block of this one.
+SHARED = OpMemo()
+
+
+def clear() -> None:
+    """Empty the shared table (tests start from a cold table with it)."""
+    SHARED._table.clear()
+
+
+class Hit:
+    """A repeated call: its outputs (fresh ones with the recorded metadata, or the updated first
+    argument), and the recorded MACs."""
+
+    def __init__(self, entry: _Entry, args: tuple[Any, ...]) -> None:
+        self._entry, self._args, self.macs = entry, args, entry.macs
+
+    def outputs(self) -> Any:
+        if self._entry.kind == _IN_PLACE:
+            return self._args[0]
+        outs = [torch.empty_strided(shape, stride, dtype=dtype, device="meta") for shape, stride, dtype in self._entry.metas]
+        return tree_unflatten(outs, self._entry.spec)
+
+
+def _entry(out: Any, n: int | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Entry | None:
+    """The metadata of ``out`` if fresh ``empty_strided`` tensors reproduce it exactly, else None."""
+    flat, spec = tree_flatten(out)  # the spec rebuilds the same containers on a hit
+    if not flat or not all(isinstance(t, torch.Tensor) and type(t) is torch.Tensor for t in flat):
+        return None
+    inputs = {storage_key(t) for t in fast_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}
+    seen: set[int] = set()
+    metas = []
+    for t in flat:
+        storage = t.untyped_storage()
+        key = storage_key(t)
+        if (t.device.type != "meta" or t.layout != torch.strided or t.storage_offset() != 0 or t.is_conj() or t.is_neg()
+                or key in inputs or key in seen or t.requires_grad):
+            return None
+        seen.add(key)
+        replica = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
+        if replica.untyped_storage().nbytes() != storage.nbytes():
+            return None
+        metas.append((tuple(t.shape), tuple(t.stride()), t.dtype))
+    return _Entry(_FRESH, n, spec, metas)
+
+
+# Hand-written shape rules, only where a measurement showed they pay (see bench/analyzer_vs_peers.py):
+# each answers a subset of calls exactly as the meta kernel would (tests/test_capture_memo.py runs
+# both on every case) and returns None for anything else, which then goes to the kernel.
+def _batch_norm_rule(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``native_batch_norm`` on a dense input. Its meta kernel is PyTorch's Python decomposition
+    (~20 elementwise refs, ~3 ms a call), and DenseNet-121 calls it with 65 different channel
+    counts. On the meta device the decomposition returns the output in the input's dtype and
+    layout, and ``save_mean``/``save_invstd`` of shape (C,) in the computation dtype (float32 for
+    half inputs) in both modes."""
+    if kwargs or len(args) != 8:
+        return None
+    x, weight, bias, running_mean, running_var, training, _, _ = args
+    if (not isinstance(x, torch.Tensor) or x.device.type != "meta" or x.dim() < 2 or not x.dtype.is_floating_point
+            or x.numel() == 0):
+        return None
+    channels = x.shape[1]
+    for t in (weight, bias, running_mean, running_var):
+        if t is not None and (not isinstance(t, torch.Tensor) or t.device.type != "meta" or tuple(t.shape) != (channels,)
+                              or t.dtype != x.dtype):
+            return None
+    dense = x.is_contiguous() or (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last))
+    if not dense or type(training) is not bool:
+        return None
+    if training and x.numel() == channels:  # the kernel divides by n - 1 = 0: let it raise
+        return None
+    if not training and (running_mean is None or running_var is None):  # the kernel raises
+        return None
+    stats = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    out = torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device="meta")
+    return (out, torch.empty((channels,), dtype=stats, device="meta"),
+            torch.empty((channels,), dtype=stats, device="meta"))
+
+
+SHAPE_RULES: dict[Any, Any] = {torch.ops.aten.native_batch_norm.default: _batch_norm_rule}
+
+
+def compute(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``func(*args, **kwargs)``, through a hand-written rule where one applies (memo enabled)."""
+    rule = SHAPE_RULES.get(func) if enabled() else None
+    out = rule(args, kwargs) if rule is not None else None
+    return func(*args, **kwargs) if out is None else out
+
+
+def fast_map(fn: Any, obj: Any) -> Any:
+    """``tree_map(fn, obj)`` for the containers of aten arguments and results (plain tuples,
+    lists and dicts), without pytree's per-node bookkeeping (most of a capture's per-op time once
+    kernels are memoised). Any other container goes to ``tree_map`` itself, so the result is the same."""
+    t = type(obj)
+    if t is torch.Tensor or t is torch.nn.Parameter:
+        return fn(obj)
+    if t is tuple:
+        return tuple([fast_map(fn, x) for x in obj])
+    if t is list:
+        return [fast_map(fn, x) for x in obj]
+    if t is dict:
+        return {k: fast_map(fn, v) for k, v in obj.items()}
+    if isinstance(obj, (tuple, list, dict)):
+        return tree_map(fn, obj)
+    return fn(obj)
+
+
+def fast_leaves(obj: Any) -> list[Any]:
+    """``tree_flatten(obj)[0]``, by the same shortcut as :func:`fast_map`."""
+    t = type(obj)
+    if t is tuple or t is list:
+        return [leaf for x in obj for leaf in fast_leaves(x)]
+    if t is dict:
+        return [leaf for v in obj.values() for leaf in fast_leaves(v)]
+    if isinstance(obj, (tuple, list, dict)):
+        return tree_flatten(obj)[0]
+    return [obj]
