@@ -129,3 +129,19 @@ def test_factory_that_cannot_build_on_meta(capsys: pytest.CaptureFixture[str], t
     assert code == 2 and "cannot be called on meta tensors" in err and "--materialize" in err
     code, out, _ = run(capsys, "summary", f"{src}:build", "--input", "2x4", "-f", "json", "--materialize")
     assert code == 0 and json.loads(out)["totals"]["params"] == 4 * 3 + 3
+
+
+def test_compare_output_field_is_the_trunk_output(capsys) -> None:
+    """ResNet-50's trunk ends at layer4, whose field is 427 (the rf engine, and the hand recurrence
+    in the README: 363 + (3-1)·32). Its last row, the one ReLU module a Bottleneck calls three times,
+    carries its first call's field (363) and must not stand for the output."""
+    import json
+
+    from netanatomy import create_model, receptive_field
+
+    assert main(["compare", "resnet50", "resnet20", "--format", "json"]) == 0
+    got = {m["model"]: m["output_receptive_field"] for m in json.loads(capsys.readouterr().out)["models"]}
+    engine = receptive_field(create_model("resnet50", device="meta"), (1, 3, 224, 224), layer="layer4")
+    assert engine.size == (427, 427) and got["resnet50"] == "427"
+    r20 = receptive_field(create_model("resnet20", device="meta"), (1, 3, 32, 32), layer="layer3").size
+    assert got["resnet20"] == str(r20[0]) and r20[0] == r20[1]

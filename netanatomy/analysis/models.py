@@ -125,9 +125,17 @@ def materialize_bytes(model: str, sizes: Any, kwargs: dict[str, Any], seq_len: i
 
 
 def output_field(s: Summary) -> str | None:
-    """The receptive field of the last layer that has a local one (the trunk's output), or None."""
-    for rec in reversed(s.layers):
-        if rec.receptive_field and rec.receptive_field != "global":
+    """The receptive field of the trunk's output: that of the last top-level layer with a local
+    field (ResNet-50's ``layer4``: 427), or None.
+
+    Top-level layers, not the last row: a module called several times (the one ReLU of a
+    torchvision Bottleneck, applied after bn1, bn2 and the add) has one row, whose field is that
+    of its first call (ResNet-50's ``layer4.2.relu`` reads 363, the field after ``layer4.2.bn1``).
+    """
+    local = [rec for rec in s.layers if rec.receptive_field and rec.receptive_field != "global"]
+    top = min((rec.depth for rec in local), default=None)
+    for rec in reversed(local):
+        if rec.depth == top:
             return str(rec.receptive_field)
     return None
 

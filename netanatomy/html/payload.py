@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from netanatomy.analysis.models import output_field
 from netanatomy.analysis.records import Summary
 from netanatomy.analysis.summary import summary as analyse
 from netanatomy.html.graphview import build_view
@@ -72,6 +73,7 @@ def model_payload(
         "per_sample": {k: data_total(s1, k) - data["totals"][k] for k in BATCH_FIGURES},
         "graph": graph_views(s),
         "rf": receptive_payload(s) if spatial else None,
+        "output_rf": output_field(s),  # the compare table's "Output RF": the same function as the CLI's
     }
     if payload["rf"] is not None:
         h, w = payload["rf"]["input"]

@@ -77,9 +77,9 @@
   }
 
   // ---- comparison ----
-  function outputRF(s) {
-    for (var i = s.layers.length - 1; i >= 0; i--) { var rf = s.layers[i].receptive_field; if (rf && rf !== "global") return rf; }
-    return "\u2014";
+  function outputRF(m) {
+    // The trunk's output field, as `netanatomy compare` computes it (analysis.models.output_field).
+    return m.output_rf || "\u2014";
   }
   function compareRows() {
     // The rows of `netanatomy compare`, read from each model's summary document.
@@ -94,7 +94,7 @@
       ["fwd_act", "Forward activations", function (m) { return m.summary.totals.forward_activation_bytes; }, nbytes],
       ["saved", "Saved for backward", function (m) { return m.summary.totals.saved_bytes; }, nbytes],
       ["train_mem", "Training memory (" + opt + ")", function (m) { return m.summary.totals.training_memory.total; }, nbytes],
-      ["output_rf", "Output RF", function (m) { return outputRF(m.summary); }, String]
+      ["output_rf", "Output RF", function (m) { return outputRF(m); }, String]
     ];
   }
   function renderCompare(app) {
