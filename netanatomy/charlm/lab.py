@@ -96,7 +96,7 @@ def inspect_checkpoint(
         checkpoint: a char checkpoint (or its run directory).
         text: a UTF-8 file to score (its first ``chars`` characters); default the start of the
             run's validation split.
-        ngram: a saved n-gram (``ngram train --out``); default one of ``order`` trained on the
+        ngram: a saved n-gram (``ngram train -o``); default one of ``order`` trained on the
             run's training split.
         order: n of the n-gram trained when ``ngram`` is not given.
         chars: characters of the passage.

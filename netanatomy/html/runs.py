@@ -73,7 +73,7 @@ def detect(run_dir: Path) -> str:
     if any(p.with_suffix(".png").exists() for p in run_dir.glob("*.md")):
         return "experiment"
     raise UserError(f"{run_dir} holds no netanatomy run (no best.pt/last.pt, ckpt.pt, or experiment report NAME.md "
-                    "with NAME.png); give the --out/--run-dir of a finished train, charrnn train or experiment run")
+                    "with NAME.png); give the --run-dir of a finished train, charrnn train or experiment run")
 
 
 def _charts(records: list[dict[str, Any]], specs: tuple[Any, ...], x_field: str) -> list[dict[str, Any]]:
