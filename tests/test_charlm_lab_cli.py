@@ -168,3 +168,19 @@ def test_recurrent_experiment_needs_a_text(tmp_path: Path, capsys: pytest.Captur
     monkeypatch.setenv("NETANATOMY_CACHE", str(tmp_path))  # no shakespeare.txt fetched there
     assert main(["experiment", "recurrent", "--run-dir", str(tmp_path / "o")]) == 2
     assert "--text FILE" in capsys.readouterr().err
+
+
+def test_recurrent_experiment_defaults_are_its_own_not_the_image_trainers() -> None:
+    """`experiment` shares --batch-size and --lr with the CNN experiments; when they are not given,
+    the recurrent one uses its own defaults (32 text streams, AdamW 2e-3), not 128 images."""
+    from netanatomy.cli.main import build_parser
+
+    args = build_parser().parse_args(["experiment", "recurrent"])
+    assert args.batch_size is None and args.lr is None and args.hidden_size == 128 and args.seq_len == 64
+    from netanatomy.training.config import RecurrentConfig, default_of
+
+    assert (default_of(RecurrentConfig, "batch_size"), default_of(RecurrentConfig, "lr")) == (32, 2e-3)
+    cnn = build_parser().parse_args(["experiment", "gap"])
+    from netanatomy.cli.train import train_config
+
+    assert train_config(cnn, "resnet20", "runs/x").batch_size == 128

@@ -88,18 +88,23 @@ def register_charrnn(cmds: argparse._SubParsersAction[Any]) -> None:
 def add_recurrent_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``experiment recurrent`` that other experiments lack (``--run-dir``, ``--seed``,
     ``--threads``, ``--device``, ``--batch-size`` and ``--lr`` are the experiment parser's own)."""
+    from functools import partial
+
+    from netanatomy.training.config import RECURRENT_CELLS, RecurrentConfig, default_of
+
+    d = partial(default_of, RecurrentConfig)  # the one place of these defaults
     g = p.add_argument_group("recurrent (RNN vs GRU vs LSTM)")
     g.add_argument("--text", metavar="FILE",
                    help="recurrent: the text to train on (default: the `netanatomy data shakespeare` file)")
-    g.add_argument("--cells", default="rnn,gru,lstm", help="recurrent: cells to compare (default rnn,gru,lstm)")
-    g.add_argument("--hidden-size", type=int, default=128,
-                   help="recurrent: the LSTM's hidden size; the others get the same parameter count (default 128)")
-    g.add_argument("--num-layers", type=int, default=1, help="recurrent: layers (default 1)")
-    g.add_argument("--steps", type=int, default=None, help="recurrent: equal steps for each cell (default 1000)")
+    g.add_argument("--cells", default=",".join(RECURRENT_CELLS), help="recurrent: cells to compare (default %(default)s)")
+    g.add_argument("--hidden-size", type=int, default=d("hidden_size"),
+                   help="recurrent: the LSTM's hidden size; the others get the same parameter count (default %(default)s)")
+    g.add_argument("--num-layers", type=int, default=d("num_layers"), help="recurrent: layers (default %(default)s)")
+    g.add_argument("--steps", type=int, default=None, help=f"recurrent: equal steps for each cell (default {d('steps')})")
     g.add_argument("--max-time", type=float, default=None,
                    help="recurrent: equal seconds of training for each cell instead of equal steps")
-    g.add_argument("--seq-len", type=int, default=64, help="recurrent: BPTT length (default 64)")
-    g.add_argument("--lags", type=int, default=100, help="recurrent: lags of the gradient-flow plot (default 100)")
+    g.add_argument("--seq-len", type=int, default=d("seq_len"), help="recurrent: BPTT length (default %(default)s)")
+    g.add_argument("--lags", type=int, default=d("lags"), help="recurrent: lags of the gradient-flow plot (default %(default)s)")
 
 
 # ----------------------------------------------------------------------------- handlers
@@ -276,7 +281,8 @@ def experiment_recurrent(args: argparse.Namespace) -> int:
 
     from netanatomy.devices import set_threads
     from netanatomy.errors import UserError
-    from netanatomy.training.experiments.recurrent import RecurrentConfig, run_recurrent
+    from netanatomy.training.config import RecurrentConfig, default_of
+    from netanatomy.training.experiments.recurrent import run_recurrent
 
     set_threads(args.threads)
     text = args.text
@@ -288,12 +294,13 @@ def experiment_recurrent(args: argparse.Namespace) -> int:
             raise UserError("give a text with --text FILE, or fetch one first with `netanatomy data shakespeare`")
         text = str(default)
     by_time = args.max_time is not None
-    steps = args.steps if args.steps is not None else (10**9 if by_time else 1000)
+    steps = args.steps if args.steps is not None else (10**9 if by_time else default_of(RecurrentConfig, "steps"))
     cfg = RecurrentConfig(
-        text=text, out_dir=args.run_dir or "runs/experiment-recurrent",
+        text=text, out_dir=args.run_dir or default_of(RecurrentConfig, "out_dir"),
         cells=tuple(c.strip() for c in args.cells.split(",") if c.strip()), hidden_size=args.hidden_size,
         num_layers=args.num_layers, steps=steps, max_time_s=args.max_time or 0.0, seq_len=args.seq_len,
-        batch_size=args.batch_size, lr=args.lr if args.lr is not None else 2e-3, lags=args.lags, seed=args.seed,
+        batch_size=default_of(RecurrentConfig, "batch_size") if args.batch_size is None else args.batch_size,
+        lr=default_of(RecurrentConfig, "lr") if args.lr is None else args.lr, lags=args.lags, seed=args.seed,
         device=args.device,
     )
     if args.format == "json":

@@ -16,6 +16,7 @@ from netanatomy.training.config import (
     METRICS_FORMATS,
     SCHEDULES,
     ImageTrainConfig,
+    RecurrentConfig,
     default_of,
 )
 
@@ -79,7 +80,10 @@ def add_optim_options(p: argparse.ArgumentParser, epochs: int, warmup: float) ->
     # None, so that `train --resume` can tell "not given" (keep the run's) from a new length.
     g.add_argument("--epochs", type=int, default=None, help=f"default {epochs}")
     p.set_defaults(default_epochs=epochs)
-    g.add_argument("--batch-size", type=int, default=d("batch_size"), help="global batch (split over DDP processes); default %(default)s")
+    # None, so that `experiment recurrent` can take its own default (RecurrentConfig's).
+    g.add_argument("--batch-size", type=int, default=None,
+                   help=f"global batch (split over DDP processes); default {d('batch_size')} (experiment recurrent: "
+                        f"{default_of(RecurrentConfig, 'batch_size')} text streams)")
     g.add_argument("--optimizer", choices=IMAGE_OPTIMIZERS, default=d("optimizer"))
     per_opt = IMAGE_OPTIMIZER_DEFAULTS
     g.add_argument("--lr", type=float, help="base learning rate (default " + ", ".join(f"{v['lr']:g} for {k}" for k, v in per_opt.items()) + ")")
@@ -108,7 +112,7 @@ def train_config(args: argparse.Namespace, model: str, run_dir: str) -> Any:
         dataset=args.dataset,
         data_dir=args.data_dir,
         epochs=args.epochs if args.epochs is not None else args.default_epochs,
-        batch_size=args.batch_size,
+        batch_size=d("batch_size") if args.batch_size is None else args.batch_size,
         optimizer=args.optimizer,
         lr=args.lr,
         momentum=args.momentum,

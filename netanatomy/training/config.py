@@ -207,3 +207,42 @@ class CharTrainConfig(_DictMixin):
         """The zoo's ``CharRNNConfig`` fields of this run's model, for a vocabulary of that size."""
         return {"cell": self.cell, "vocab_size": vocab_size, "hidden_size": self.hidden_size,
                 "num_layers": self.num_layers, "dropout": self.dropout, "embedding_dim": self.embedding_dim}
+
+
+#: The cells ``experiment recurrent`` compares.
+RECURRENT_CELLS: tuple[str, ...] = ("rnn", "gru", "lstm")
+
+
+@dataclass
+class RecurrentConfig:
+    """One run of the experiment; every field has the default the CLI shows."""
+
+    text: str
+    out_dir: str = "runs/experiment-recurrent"
+    cells: tuple[str, ...] = RECURRENT_CELLS
+    #: Hidden size of the reference cell (the LSTM when it takes part); the others are solved.
+    hidden_size: int = 128
+    num_layers: int = 1
+    #: Equal steps (the default) or, with ``max_time_s`` > 0, equal seconds (``steps`` then caps it).
+    steps: int = 1000
+    max_time_s: float = 0.0
+    seq_len: int = 64
+    batch_size: int = 32
+    lr: float = 2e-3
+    #: Lags of the gradient-flow measurement (sequences of this length), over ``flow_batch`` sequences.
+    lags: int = 100
+    flow_batch: int = 16
+    sample_chars: int = 300
+    temperature: float = 0.8
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.cells if c not in RECURRENT_CELLS]
+        if unknown or not self.cells:
+            raise UserError(f"unknown cell(s) {unknown or '(none given)'}; choose from {', '.join(RECURRENT_CELLS)}")
+        for name in ("hidden_size", "num_layers", "steps", "seq_len", "batch_size", "lags", "flow_batch"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.max_time_s < 0:
+            raise UserError(f"--max-time must be >= 0, got {self.max_time_s}")

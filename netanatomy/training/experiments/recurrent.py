@@ -33,46 +33,11 @@ from netanatomy.charlm.gradflow import (
     recurrent_spectrum,
     sample_windows,
 )
-from netanatomy.errors import UserError
+from netanatomy.training.config import RecurrentConfig
 from netanatomy.zoo.charrnn import CharRNNConfig, build_char_model
 
 LN2 = math.log(2.0)
-CELLS = ("rnn", "gru", "lstm")
 
-
-@dataclass
-class RecurrentConfig:
-    """One run of the experiment; every field has the default the CLI shows."""
-
-    text: str
-    out_dir: str = "runs/experiment-recurrent"
-    cells: tuple[str, ...] = CELLS
-    #: Hidden size of the reference cell (the LSTM when it takes part); the others are solved.
-    hidden_size: int = 128
-    num_layers: int = 1
-    #: Equal steps (the default) or, with ``max_time_s`` > 0, equal seconds (``steps`` then caps it).
-    steps: int = 1000
-    max_time_s: float = 0.0
-    seq_len: int = 64
-    batch_size: int = 32
-    lr: float = 2e-3
-    #: Lags of the gradient-flow measurement (sequences of this length), over ``flow_batch`` sequences.
-    lags: int = 100
-    flow_batch: int = 16
-    sample_chars: int = 300
-    temperature: float = 0.8
-    seed: int = 0
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        unknown = [c for c in self.cells if c not in CELLS]
-        if unknown or not self.cells:
-            raise UserError(f"unknown cell(s) {unknown or '(none given)'}; choose from {', '.join(CELLS)}")
-        for name in ("hidden_size", "num_layers", "steps", "seq_len", "batch_size", "lags", "flow_batch"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.max_time_s < 0:
-            raise UserError(f"--max-time must be >= 0, got {self.max_time_s}")
 
 
 @dataclass
