@@ -30,12 +30,12 @@ from netanatomy.charlm.corpus import Corpus, load_corpus
 from netanatomy.charlm.ngram import KneserNey
 from netanatomy.charlm.train import train
 from netanatomy.errors import UserError
-from netanatomy.training.config import CharTrainConfig
+from netanatomy.training.config import CharTrainConfig, MarkovDemoConfig
 from netanatomy.training.metrics import read_metrics
 from netanatomy.training.plots import plot_curves
 from netanatomy.zoo.charrnn import CharRNNConfig, build_char_model
 
-KEYS = "abcdefgh"
+KEYS = MarkovDemoConfig.keys  # the default keys (8: chance is ln 8 nats)
 NOISE = "0123456789"
 BAR = "|"
 
@@ -54,23 +54,6 @@ def recall_positions(tokens: np.ndarray, bar_id: int) -> np.ndarray:
     """Indices of the characters right after a bar (the recalls), excluding the first symbol."""
     pos = np.flatnonzero(tokens[:-1] == bar_id) + 1
     return pos[pos >= 1]
-
-
-@dataclass
-class MarkovDemoConfig:
-    gap: int = 20
-    records: int = 4000
-    orders: tuple[int, ...] = (3, 6, 12)
-    hidden_size: int = 64
-    steps: int = 2000
-    seq_len: int = 64
-    batch_size: int = 32
-    lr: float = 1e-2
-    eval_interval: int = 50
-    seed: int = 0
-    #: A model this small runs fastest on one thread (more threads mostly wait on each other).
-    threads: int = 1
-    keys: str = KEYS
 
 
 @dataclass

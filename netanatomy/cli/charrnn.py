@@ -8,7 +8,14 @@ from typing import Any
 
 from netanatomy.cli import common
 from netanatomy.cli.lab import register_charrnn
-from netanatomy.training.config import CHAR_MODELS, CHAR_OPTIMIZERS, SCHEDULES, CharTrainConfig, default_of
+from netanatomy.training.config import (
+    CHAR_MODELS,
+    CHAR_OPTIMIZERS,
+    SCHEDULES,
+    CharTrainConfig,
+    MarkovDemoConfig,
+    default_of,
+)
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -269,11 +276,12 @@ def _register_markov(cmds: argparse._SubParsersAction[Any]) -> None:
         "GAP+1 characters back. Compares Kneser-Ney n-grams with an LSTM; writes RUN_DIR/markov.png.",
     )
     common.add_run_dir(m, help="output directory (default: runs/markov)")
-    m.add_argument("--gap", type=int, default=20, help="random digits between the key and its recall")
-    m.add_argument("--records", type=int, default=4000, help="records in the synthetic text")
-    m.add_argument("--orders", type=int, nargs="+", default=[3, 6, 12], help="n-gram orders to compare")
-    m.add_argument("--steps", type=int, default=2000, help="LSTM training steps")
-    m.add_argument("--hidden-size", type=int, default=64)
+    md = partial(default_of, MarkovDemoConfig)
+    m.add_argument("--gap", type=int, default=md("gap"), help="random digits between the key and its recall (default %(default)s)")
+    m.add_argument("--records", type=int, default=md("records"), help="records in the synthetic text (default %(default)s)")
+    m.add_argument("--orders", type=int, nargs="+", default=list(md("orders")), help="n-gram orders to compare (default 3 6 12)")
+    m.add_argument("--steps", type=int, default=md("steps"), help="LSTM training steps (default %(default)s)")
+    m.add_argument("--hidden-size", type=int, default=md("hidden_size"), help="LSTM hidden units (default %(default)s)")
     common.add_seed(m)
     common.add_threads(m)
     common.add_quiet(m)

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from netanatomy.capture.torch_private import ConvNd, NormBase
 from netanatomy.errors import UserError
 from netanatomy.explain.answer import Answer, Cell, Msg
 from netanatomy.explain.request import Request
@@ -58,7 +59,7 @@ def params(req: Request) -> Answer:
     a.name("layer", layer)
     a.name("type", type(module).__name__)
     a.num("total", rec.params)
-    if isinstance(module, nn.modules.conv._ConvNd) and not module.transposed:
+    if isinstance(module, ConvNd) and not module.transposed:
         return _params_conv(a, module, rec)
     if isinstance(module, nn.Linear):
         a.num("in_features", module.in_features)
@@ -75,7 +76,7 @@ def params(req: Request) -> Answer:
     return a
 
 
-def _params_conv(a: Answer, m: nn.modules.conv._ConvNd, rec: Any) -> Answer:
+def _params_conv(a: Answer, m: ConvNd, rec: Any) -> Answer:
     ks = tuple(int(k) for k in m.kernel_size)
     kh, kw = (ks[0], ks[-1]) if len(ks) >= 2 else (ks[0], 1)
     kdot = DOT.join(str(k) for k in ks)
@@ -121,11 +122,11 @@ def _params_conv(a: Answer, m: nn.modules.conv._ConvNd, rec: Any) -> Answer:
 
 
 def _kind(m: nn.Module) -> str:
-    if isinstance(m, nn.modules.conv._ConvNd):
+    if isinstance(m, ConvNd):
         return "conv"
     if isinstance(m, nn.Linear):
         return "linear"
-    if isinstance(m, (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)):
+    if isinstance(m, (NormBase, nn.GroupNorm, nn.LayerNorm)):
         return "norm"
     if isinstance(m, nn.RNNBase):
         return "recurrent"
@@ -806,7 +807,7 @@ def vgg_memory(req: Request) -> Answer:
     values: list[tuple[str, int]] = [("input", _numel(resolved.input_sizes[0]) // batch)]
     for rec in s.layers:
         m = leaves.get(rec.name)
-        if m is None or not rec.output_shapes or not isinstance(m, (nn.modules.conv._ConvNd, nn.Linear, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)):
+        if m is None or not rec.output_shapes or not isinstance(m, (ConvNd, nn.Linear, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)):
             continue
         values.append((rec.name, _numel(rec.output_shapes[0]) // batch))
     total = sum(v for _, v in values)
@@ -859,7 +860,7 @@ def macs_flops(req: Request) -> Answer:
     a = _answer(req, f"netanatomy summary {resolved.name} --columns output,params,macs")
     a.name("model", resolved.name)
     leaves = _leaves(resolved.model)
-    first = next((r for r in s.layers if isinstance(leaves.get(r.name), nn.modules.conv._ConvNd) and r.output_shapes), None)
+    first = next((r for r in s.layers if isinstance(leaves.get(r.name), ConvNd) and r.output_shapes), None)
     a.num("macs", s.totals.macs)
     a.num("flops", s.totals.flops)
     a.num("gmacs", s.totals.macs / 1e9, digits=2)
@@ -867,7 +868,7 @@ def macs_flops(req: Request) -> Answer:
     a.say("macs.intro")
     if first is not None:
         m = leaves[first.name]
-        assert isinstance(m, nn.modules.conv._ConvNd)
+        assert isinstance(m, ConvNd)
         out = first.output_shapes[0]
         batch = out[0]
         positions = _numel(out[2:])

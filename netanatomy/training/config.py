@@ -246,3 +246,25 @@ class RecurrentConfig:
                 raise UserError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.max_time_s < 0:
             raise UserError(f"--max-time must be >= 0, got {self.max_time_s}")
+
+
+@dataclass
+class MarkovDemoConfig:
+    """``netanatomy charrnn markov``: texts whose next character repeats a key seen ``gap``
+    characters earlier; n-grams of ``orders`` against a small LSTM."""
+
+    gap: int = 20
+    records: int = 4000
+    orders: tuple[int, ...] = (3, 6, 12)
+    hidden_size: int = 64
+    steps: int = 2000
+    seq_len: int = 64
+    batch_size: int = 32
+    lr: float = 1e-2
+    eval_interval: int = 50
+    seed: int = 0
+    #: A model this small runs fastest on one thread (more threads mostly wait on each other).
+    threads: int = 1
+    #: The keys the demo's records start with (8 of them: chance is ln 8 nats).
+    keys: str = "abcdefgh"
+
