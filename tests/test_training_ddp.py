@@ -20,7 +20,7 @@ _SCRIPT = textwrap.dedent(
     import torch
     from torch import nn
     from netanatomy.training.datasets import load_dataset
-    from netanatomy.training.distributed import shutdown
+    from netanatomy.training.distributed import exit_process, joined, shutdown
     from netanatomy.training.trainer import ImageTrainConfig, train
 
     torch.set_num_threads(1)
@@ -39,6 +39,8 @@ _SCRIPT = textwrap.dedent(
     if result.is_main:
         torch.save({"weights": result.model.state_dict(), "history": result.history}, out + "/final.pt")
     shutdown()
+    if joined():  # as `netanatomy train` ends a rank of a torchrun job (cli.main.run)
+        exit_process(0)
     """
 )
 
@@ -47,6 +49,15 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _rank_logs(logs: Path) -> str:
+    parts = []
+    for f in sorted(logs.rglob("*.log")):
+        text = f.read_text(errors="replace").strip()
+        if text:
+            parts.append(f"--- {f.relative_to(logs)}\n{text[-3000:]}")
+    return "\n".join(parts) + "\n--- launcher\n"
 
 
 def test_two_process_gloo_ddp_matches_single_process(tmp_path: Path) -> None:
@@ -67,10 +78,14 @@ def test_two_process_gloo_ddp_matches_single_process(tmp_path: Path) -> None:
             runpy.run_path(str(script), run_name="__main__")
     finally:
         torch.set_num_threads(threads)
+    logs = tmp_path / "logs"
+    # Each rank's own output goes to a file under logs/ (-r 3), so that a failing rank's
+    # message shows in the assertion below rather than only the launcher's summary of it.
     launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-              "--master_addr", "127.0.0.1", "--master_port", str(_free_port())]  # fmt: skip
+              "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
+              "--log-dir", str(logs), "-r", "3"]  # fmt: skip
     proc = subprocess.run([*launch, str(script), str(ddp)], env=env, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 0, _rank_logs(logs) + proc.stderr[-2000:]
 
     a = torch.load(single / "final.pt", weights_only=True)
     b = torch.load(ddp / "final.pt", weights_only=True)
@@ -87,3 +102,20 @@ def test_two_process_gloo_ddp_matches_single_process(tmp_path: Path) -> None:
     torch.manual_seed(0)
     first = torch.nn.Conv2d(1, 8, 3, padding=1).weight
     assert not torch.allclose(first, b["weights"]["0.weight"])
+
+
+def test_train_command_under_torchrun_ends_cleanly(tmp_path: Path) -> None:
+    """`torchrun -m netanatomy train`: both ranks exit 0, rank 0 alone speaks and writes."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {k: v for k, v in env.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    logs, run_dir = tmp_path / "logs", tmp_path / "run"
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+              "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "--log-dir", str(logs), "-r", "3",
+              "-m", "netanatomy", "train", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--limit", "64",
+              "--batch-size", "32", "--threads", "1", "-q", "--run-dir", str(run_dir)]  # fmt: skip
+    proc = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, _rank_logs(logs) + proc.stderr[-2000:]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["best.pt", "curves.png", "last.pt", "metrics.csv"]
+    said = {f.parent.name: f.read_text() for f in logs.rglob("stdout.log")}
+    assert "best validation accuracy" in said["0"]
+    assert said["1"].strip() == ""

@@ -89,4 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    code = main()
+    # A rank of a `torchrun ... netanatomy train` job leaves without the interpreter's teardown,
+    # which can abort in gloo after a DDP run (see training.distributed.exit_process). Looked up
+    # in sys.modules so that other commands do not import torch.distributed for it.
+    distributed = sys.modules.get("netanatomy.training.distributed")
+    if distributed is not None and distributed.joined():
+        distributed.exit_process(code)
+    sys.exit(code)
