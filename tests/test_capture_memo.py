@@ -180,3 +180,29 @@ def test_batch_norm_rule_matches_the_meta_kernel_it_replaces() -> None:
             applied += 1
             assert _meta_of(ours) == _meta_of(theirs), args
     assert applied > 100, "the rule covers the common cases (else this test proves little)"
+
+
+class _ReshapedInPlace(nn.Module):
+    """Adds to a tensor of one shape, changes another tensor's shape in place, adds to it again."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = x + 1  # the memo learns add((2, 3), 1)
+        y = x.clone()
+        y.unsqueeze_(0)  # y is now (1, 2, 3): its key, looked up just before, must not be reused
+        b = y + 1
+        z = x.clone()
+        z.t_()  # (3, 2), strides swapped
+        c = z * 2
+        return a.sum() + b.sum() + c.sum() + b.new_zeros(b.shape[0])
+
+
+def test_a_tensor_key_is_not_reused_after_an_op_changes_its_shape_in_place() -> None:
+    memo.clear()
+    s = summary(_ReshapedInPlace(), (2, 3), receptive_fields=False)
+    shapes = {n.op: n.outputs[0].shape for n in s.graph.nodes if n.op in ("add", "mul", "unsqueeze_", "t_")}
+    # Hand-derived: x is (2, 3); y.unsqueeze_(0) makes (1, 2, 3); z.t_() makes (3, 2).
+    assert [n.outputs[0].shape for n in s.graph.nodes if n.op == "add"][:2] == [(2, 3), (1, 2, 3)]
+    assert shapes["mul"] == (3, 2)
+    with memo.disabled():
+        reference = summary(_ReshapedInPlace(), (2, 3), receptive_fields=False)
+    assert [(n.op, n.outputs) for n in s.graph.nodes] == [(n.op, n.outputs) for n in reference.graph.nodes]

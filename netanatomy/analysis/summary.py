@@ -15,7 +15,7 @@ from netanatomy.capture.graph import Graph
 from netanatomy.capture.inputs import TensorSpec, check_arguments, dtype_name
 from netanatomy.capture.macs import has_arithmetic
 from netanatomy.capture.torch_private import tree_flatten
-from netanatomy.capture.tracer import capture, has_lazy, materialized_copy, module_type
+from netanatomy.capture.tracer import capture, gc_paused, has_lazy, materialized_copy, module_type
 from netanatomy.errors import UserError
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
@@ -79,6 +79,15 @@ def summary(
     Returns:
         A :class:`~netanatomy.analysis.records.Summary`.
     """
+    with gc_paused():  # the analysis too makes many objects that live until it returns (gc_paused)
+        return _summary(model, input_size, input_data, input_kwargs, input_dtypes, mode, dtype, optimizer,
+                        model_name, receptive_fields, materialize)
+
+
+def _summary(model: nn.Module, input_size: Sequence[int] | Sequence[Sequence[int]] | None, input_data: Any,
+             input_kwargs: dict[str, Any] | None, input_dtypes: Sequence[torch.dtype] | None, mode: str,
+             dtype: str | torch.dtype | None, optimizer: str, model_name: str | None, receptive_fields: bool,
+             materialize: bool) -> Summary:
     if mode not in ("eval", "train"):
         raise UserError(f"unknown mode {mode!r}; use 'eval' or 'train'")
     if optimizer not in OPTIMIZER_STATE_COPIES:

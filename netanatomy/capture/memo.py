@@ -29,6 +29,7 @@ compare every result with and without it).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,6 +86,40 @@ def _arg_key(a: Any) -> Any:
     return _UNKEYABLE
 
 
+#: A tensor's key -> a small int that stands for it in the keys of calls: Python does not cache
+#: a tuple's hash, and a call key with 32 tensors' shapes and strides in it is hashed at every
+#: look-up. Numbers are never reused (a capture may hold a token across a clearing of the table).
+_TOKENS: dict[Any, int] = {}
+_next_token = itertools.count()
+
+
+def _token(key: Any) -> Any:
+    if key is _UNKEYABLE:
+        return key
+    token = _TOKENS.get(key)
+    if token is None:
+        token = _TOKENS[key] = next(_next_token)
+    return token
+
+
+def _arg_key_cached(a: Any, cache: dict[int, Any]) -> Any:
+    """:func:`_arg_key`, with each tensor's key kept in ``cache`` by ``id``: a capture passes
+    the same tensor to many ops (DenseNet concatenates each feature map with up to 31 others).
+    The capture keeps every tensor alive, so an id is not reused while the cache lives, and it
+    drops a tensor's entry after any op that writes to the tensor (``unsqueeze_`` changes
+    metadata in place)."""
+    t = type(a)
+    if t is torch.Tensor or t is torch.nn.Parameter:
+        k = cache.get(id(a))
+        if k is None:
+            k = cache[id(a)] = _token(_arg_key(a))
+        return k
+    if t is tuple or t is list:
+        keys = tuple([_arg_key_cached(x, cache) for x in a])
+        return _UNKEYABLE if any(k is _UNKEYABLE for k in keys) else (t.__name__, keys)
+    return _arg_key(a)
+
+
 _FRESH, _IN_PLACE = "fresh", "in place"
 
 
@@ -123,25 +158,28 @@ class OpMemo:
         self.hits = 0
         self.misses = 0
 
-    def _key(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
+    def _key(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+             cache: dict[int, Any] | None = None) -> tuple[Any, ...] | None:
         if func in self._kinds:
             kind = self._kinds[func]
         else:
             kind = self._kinds[func] = _kind(func)
         if kind is None:
             return None
-        arg_key = _arg_key(args)
+        arg_key = _arg_key(args) if cache is None else _arg_key_cached(args, cache)
         if arg_key is _UNKEYABLE:
             return None
-        kw_key = _arg_key(tuple(sorted(kwargs.items())))
+        kw_key = _arg_key(tuple(sorted(kwargs.items()))) if kwargs else ("tuple", ())
         if kw_key is _UNKEYABLE:
             return None
         return (func, arg_key, kw_key)
 
-    def find(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Hit | None]:
+    def find(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+             cache: dict[int, Any] | None = None) -> tuple[Any, Hit | None]:
         """``(key, hit)``: ``hit`` rebuilds a repeat's outputs; ``key`` is None when the call
-        cannot be memoised (then :meth:`store` is not needed)."""
-        key = self._key(func, args, kwargs) if enabled() else None
+        cannot be memoised (then :meth:`store` is not needed). ``cache`` keeps tensors' keys
+        by id for one capture (see :func:`_arg_key_cached`)."""
+        key = self._key(func, args, kwargs, cache) if enabled() else None
         if key is None:
             return None, None
         entry = self._table.get(key)
@@ -155,10 +193,11 @@ class OpMemo:
         self.misses += 1
         if len(self._table) >= self.limit:
             self._table.clear()
+            _TOKENS.clear()
         if self._kinds[key[0]] == _IN_PLACE:
             # The kernel must have returned its first argument, with the metadata it had before.
-            self_key = key[1][1][0]
-            same = out is args[0] and _arg_key(args[0]) == self_key
+            self_key, now = key[1][1][0], _arg_key(args[0])  # the key found, the metadata now
+            same = out is args[0] and (now == self_key or (type(self_key) is int and _TOKENS.get(now) == self_key))
             self._table[key] = _Entry(_IN_PLACE, macs) if same else None
         else:
             self._table[key] = _entry(out, macs, args, kwargs)
@@ -173,6 +212,7 @@ SHARED = OpMemo()
 def clear() -> None:
     """Empty the shared table (tests start from a cold table with it)."""
     SHARED._table.clear()
+    _TOKENS.clear()
 
 
 class Hit:

@@ -36,9 +36,10 @@ running statistics land on the meta stand-ins).
 from __future__ import annotations
 
 import copy
+import gc
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -68,6 +69,7 @@ from netanatomy.capture.torch_private import (
     distribution_validation_off,
     dynamo_stand_in,
     module_tensor_tables,
+    op_alias_info,
     storage_key,
     tree_flatten,
     tree_map,
@@ -147,6 +149,8 @@ class _Recorder(TorchDispatchMode):
         self.script_calls: dict[str, ModuleCall] = {}
         self.memo = SHARED_MEMO
         self._refs: dict[int, TensorRef] = {}  # id(tensor) -> its TensorRef, until it is registered again
+        self._keys: dict[int, Any] = {}  # id(tensor) -> its memo key (memo._arg_key_cached)
+        self._writes: dict[Any, bool] = {}  # op -> whether its schema writes to an argument
 
     def register(self, t: torch.Tensor, producer: int, index: int, name: str = "") -> None:
         self._refs.pop(id(t), None)
@@ -204,17 +208,23 @@ class _Recorder(TorchDispatchMode):
         if func is _ITEM and not self.real and args[0].device.type == "meta":
             raise self._fail(func, f"the forward reads a tensor's value ({_VALUE_READS[_ITEM.overloadpacket.__name__]})",
                              [args[0]], True)
+        tensors = [a for a in fast_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
         if not self.real:
-            args, kwargs = fast_map(self._to_meta, (tuple(args), dict(kwargs)))
+            # Most calls read only meta tensors, which _to_meta would leave as they are.
+            if any(t.device.type != "meta" for t in tensors):
+                args, kwargs = fast_map(self._to_meta, (tuple(args), dict(kwargs)))
+                tensors = [a for a in fast_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
             if func is _TO_COPY and args[0].device.type == "meta" and kwargs.get("device") not in (None, "meta"):
                 # x.cpu() / x.to("cuda") of a meta tensor: the copy stays meta; only reading its
                 # values (caught above) would need data.
                 kwargs = {**kwargs, "device": torch.device("meta")}
-        tensors = [a for a in fast_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
         # memo hook (capture/memo.py): a repeat of a pure call on meta tensors reuses the first
         # call's output metadata and MACs (a call with a real tensor is never memoised).
-        memo_key, hit = self.memo.find(func, args, kwargs) if not self.real else (None, None)
+        memo_key, hit = self.memo.find(func, args, kwargs, self._keys) if not self.real else (None, None)
         out = self._run(func, args, kwargs, tensors) if hit is None else hit.outputs()
+        if self._writes.get(func, True) and self._writes.setdefault(func, bool(op_alias_info(func)[1])):
+            for t in tensors:  # an op that writes may change its argument's metadata (unsqueeze_)
+                self._keys.pop(id(t), None)
         raw_out = out
         self.failure = None  # an op failure that the forward caught and survived explains nothing
         # A real output of an op that read tensors is real on purpose (only kept-real tensors went
@@ -237,7 +247,7 @@ class _Recorder(TorchDispatchMode):
             op=func.overloadpacket.__name__,
             overload=func,
             args=tuple(fast_map(to_ref, list(args))),
-            kwargs=fast_map(to_ref, dict(kwargs)),
+            kwargs=fast_map(to_ref, dict(kwargs)) if kwargs else {},
             outputs=[],
             module=self.module_stack[-1],
         )
@@ -403,6 +413,25 @@ def _make_input(leaf: Any, cast: torch.dtype | None, real: bool, recorder: _Reco
     return x
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the block, and back as it was after it.
+
+    Why: a capture makes tens of thousands of small objects (nodes, references, tuples) that
+    stay alive until it returns, so the collector's scans during it find nothing to free, yet
+    each full scan walks every object of the process (torch alone leaves ~200,000): measured on
+    DenseNet-121, 20 captures in a row took 83 ms each with the collector on, 52 ms with it off.
+    Nothing here makes cycles that must be freed early; the collector runs as usual afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def capture(
     model: nn.Module,
     input_sizes: Sequence[Sequence[int]] | None = None,
@@ -431,6 +460,13 @@ def capture(
         real: run every op for real on the CPU (the model must hold real weights): for forwards
             that read tensor values. Placeholders become random tensors.
     """
+    with gc_paused():
+        return _capture(model, input_sizes, input_dtypes, args, kwargs, training, dtype, real)
+
+
+def _capture(model: nn.Module, input_sizes: Sequence[Sequence[int]] | None, input_dtypes: Sequence[torch.dtype] | None,
+             args: Sequence[Any] | None, kwargs: dict[str, Any] | None, training: bool, dtype: torch.dtype | None,
+             real: bool) -> Graph:
     if args is None and kwargs is None:
         sizes = list(input_sizes or [])
         dtypes = list(input_dtypes) if input_dtypes is not None else [torch.float32] * len(sizes)
