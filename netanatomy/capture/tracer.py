@@ -222,7 +222,10 @@ class _Recorder(TorchDispatchMode):
         # call's output metadata and MACs (a call with a real tensor is never memoised).
         memo_key, hit = self.memo.find(func, args, kwargs, self._keys) if not self.real else (None, None)
         out = self._run(func, args, kwargs, tensors) if hit is None else hit.outputs()
-        if self._writes.get(func, True) and self._writes.setdefault(func, bool(op_alias_info(func)[1])):
+        writes = self._writes.get(func)
+        if writes is None:
+            writes = self._writes[func] = bool(op_alias_info(func)[1])
+        if writes:
             for t in tensors:  # an op that writes may change its argument's metadata (unsqueeze_)
                 self._keys.pop(id(t), None)
         raw_out = out
@@ -321,6 +324,11 @@ def _module_paths(model: nn.Module) -> dict[int, str]:
 def output_tensors(obj: Any) -> list[torch.Tensor]:
     """The tensors of a forward's result, each once: pytree containers (tuples, dicts,
     NamedTuples, Hugging Face outputs) and ``torch.distributions`` objects (their parameters)."""
+    t = type(obj)
+    if t is torch.Tensor:  # the common cases, without pytree: a module's output, its (x,) input
+        return [obj]
+    if t is tuple and len(obj) == 1 and type(obj[0]) is torch.Tensor:
+        return [obj[0]]
     found: dict[int, torch.Tensor] = {}
     distributions = sys.modules.get("torch.distributions")
 

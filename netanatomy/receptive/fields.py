@@ -55,6 +55,15 @@ class AxisField:
         compare the centres of all their inputs, DenseNet's up to 32 at a time)."""
         return None if self.size is None else self.start + (self.size - 1) / 2
 
+    @functools.cached_property
+    def integral(self) -> tuple[int, int, int] | None:
+        """``(size, jump, start)`` as ints when all three are integers (nearly every field of a
+        CNN), else None: merges compare and add them as ints, ~20 times faster than Fractions."""
+        size, jump, start = self.size, self.jump, self.start
+        if size is None or size.denominator != 1 or jump.denominator != 1 or start.denominator != 1:
+            return None
+        return size.numerator, jump.numerator, start.numerator
+
     def window(self, k: int, s: int | Fraction, p: int | Fraction, d: int = 1) -> AxisField:
         """The field after a sliding window (convolution or pooling) along this axis."""
         if self.size is None:
@@ -84,6 +93,21 @@ def union(fields: list[AxisField]) -> tuple[AxisField, int]:
     """
     if len(fields) == 1:  # one path (an activation, a batch norm): the union is the field itself
         return fields[0], 0
+    ints = [f.integral for f in fields]
+    if all(i is not None for i in ints):  # the same computation as below, on ints
+        sizes = [i[0] for i in ints]  # type: ignore[index]
+        best = sizes.index(max(sizes))
+        jump = ints[0][1]  # type: ignore[index]
+        one_jump = all(i[1] == jump for i in ints)  # type: ignore[index]
+        twice_centre = 2 * ints[0][2] + ints[0][0] - 1  # type: ignore[index]  # 2·u_0, an int
+        aligned = (all(f.aligned for f in fields) and one_jump
+                   and all(2 * i[2] + i[0] - 1 == twice_centre for i in ints))  # type: ignore[index]
+        exact = all(f.exact for f in fields)
+        if one_jump:
+            start = min(i[2] for i in ints)  # type: ignore[index]
+            end = max(i[2] + i[0] for i in ints)  # type: ignore[index]
+            return AxisField(Fraction(end - start), fields[0].jump, Fraction(start), exact, aligned), best
+        return replace(fields[best], aligned=False, exact=False), best
     best = max(range(len(fields)), key=lambda i: _extent(fields[i]))
     if any(f.is_global for f in fields):
         return AxisField(None, exact=all(f.exact for f in fields), aligned=all(f.aligned for f in fields)), best
