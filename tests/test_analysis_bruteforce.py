@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules import module as module_hooks
 from torch.utils.flop_counter import FlopCounterMode
 
 from netanatomy.analysis.params import formula
@@ -145,11 +146,13 @@ def test_analysis_leaves_the_model_exactly_as_it_was() -> None:
     before = {k: v.clone() for k, v in model.state_dict().items()}
     flags = [m.training for m in model.modules()]
     hooks = [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in model.modules()]
+    global_hooks = (dict(module_hooks._global_forward_hooks), dict(module_hooks._global_forward_pre_hooks))
     first = summary(model, (2, 3, 32, 32), mode="eval")
     second = summary(model, (2, 3, 32, 32), mode="eval")
     assert first.to_dict() == second.to_dict()
     assert [m.training for m in model.modules()] == flags
     assert [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in model.modules()] == hooks
+    assert (module_hooks._global_forward_hooks, module_hooks._global_forward_pre_hooks) == global_hooks
     after = model.state_dict()
     assert before.keys() == after.keys()
     assert all(torch.equal(before[k], after[k]) for k in before)  # running stats and counters untouched
@@ -212,3 +215,27 @@ def test_capture_does_not_import_dynamo() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_a_layer_whose_own_hook_replaces_its_output_is_recorded_with_the_output_it_gives() -> None:
+    """A forward hook that returns a value replaces the layer's output (PyTorch's documented
+    behaviour); the summary shows what the layer gives its successor, as a real forward does."""
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten())
+    model[0].register_forward_hook(lambda m, a, out: out[:, :4])  # keep 4 of the 8 channels
+    real = [tuple(model[0](torch.zeros(1, 3, 10, 10)).shape)]
+    s = summary(model, (1, 3, 10, 10))
+    conv = next(r for r in s.layers if r.name == "0")
+    assert [tuple(x) for x in conv.output_shapes] == real == [(1, 4, 8, 8)]
+    # A module the forward calls that is not part of the model is not recorded.
+    outside = nn.ReLU()
+
+    class Calls(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return outside(self.conv(x))
+
+    names = [r.name for r in summary(Calls(), (1, 3, 10, 10)).layers]
+    assert names == ["", "conv"]  # the model itself and its conv; no row for the outside ReLU

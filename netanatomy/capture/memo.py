@@ -154,16 +154,21 @@ class OpMemo:
     def __init__(self, limit: int = 50_000) -> None:
         self.limit = limit
         self._table: dict[tuple[Any, ...], _Entry | None] = {}
-        self._kinds: dict[Any, str | None] = {}
+        # id(op) -> (op, kind, token): looked up by id, because an OpOverload's __hash__ is a
+        # Python method (a call's key holds the op's token, a small int, instead of the op).
+        # Ops live as long as the process (torch.ops keeps them), so an id is never reused.
+        self._ops: dict[int, tuple[Any, str | None, int]] = {}
+        self._op_of_token: dict[int, Any] = {}
         self.hits = 0
         self.misses = 0
 
     def _key(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
              cache: dict[int, Any] | None = None) -> tuple[Any, ...] | None:
-        if func in self._kinds:
-            kind = self._kinds[func]
-        else:
-            kind = self._kinds[func] = _kind(func)
+        info = self._ops.get(id(func))
+        if info is None or info[0] is not func:
+            info = self._ops[id(func)] = (func, _kind(func), next(_next_token))
+            self._op_of_token[info[2]] = func
+        kind = info[1]
         if kind is None:
             return None
         arg_key = _arg_key(args) if cache is None else _arg_key_cached(args, cache)
@@ -172,7 +177,7 @@ class OpMemo:
         kw_key = _arg_key(tuple(sorted(kwargs.items()))) if kwargs else ("tuple", ())
         if kw_key is _UNKEYABLE:
             return None
-        return (func, arg_key, kw_key)
+        return (info[2], arg_key, kw_key)
 
     def find(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
              cache: dict[int, Any] | None = None) -> tuple[Any, Hit | None]:
@@ -194,7 +199,7 @@ class OpMemo:
         if len(self._table) >= self.limit:
             self._table.clear()
             _TOKENS.clear()
-        if self._kinds[key[0]] == _IN_PLACE:
+        if self._ops[id(self._op_of_token[key[0]])][1] == _IN_PLACE:
             # The kernel must have returned its first argument, with the metadata it had before.
             self_key, now = key[1][1][0], _arg_key(args[0])  # the key found, the metadata now
             same = out is args[0] and (now == self_key or (type(self_key) is int and _TOKENS.get(now) == self_key))

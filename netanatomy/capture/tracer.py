@@ -45,6 +45,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.nn.parameter import UninitializedBuffer, UninitializedParameter, is_lazy
 
 from netanatomy.capture.graph import (
@@ -150,7 +151,15 @@ class _Recorder(TorchDispatchMode):
         self.memo = SHARED_MEMO
         self._refs: dict[int, TensorRef] = {}  # id(tensor) -> its TensorRef, until it is registered again
         self._keys: dict[int, Any] = {}  # id(tensor) -> its memo key (memo._arg_key_cached)
-        self._writes: dict[Any, bool] = {}  # op -> whether its schema writes to an argument
+        # id(op) -> (name, whether its schema writes to an argument); by id, since an
+        # OpOverload hashes in Python (torch.ops keeps every op alive: ids are not reused)
+        self._ops: dict[int, tuple[str, bool]] = {}
+
+    def _op_info(self, func: Any) -> tuple[str, bool]:
+        info = self._ops.get(id(func))
+        if info is None:
+            info = self._ops[id(func)] = (func.overloadpacket.__name__, bool(op_alias_info(func)[1]))
+        return info
 
     def register(self, t: torch.Tensor, producer: int, index: int, name: str = "") -> None:
         self._refs.pop(id(t), None)
@@ -222,10 +231,7 @@ class _Recorder(TorchDispatchMode):
         # call's output metadata and MACs (a call with a real tensor is never memoised).
         memo_key, hit = self.memo.find(func, args, kwargs, self._keys) if not self.real else (None, None)
         out = self._run(func, args, kwargs, tensors) if hit is None else hit.outputs()
-        writes = self._writes.get(func)
-        if writes is None:
-            writes = self._writes[func] = bool(op_alias_info(func)[1])
-        if writes:
+        if self._op_info(func)[1]:
             for t in tensors:  # an op that writes may change its argument's metadata (unsqueeze_)
                 self._keys.pop(id(t), None)
         raw_out = out
@@ -247,7 +253,7 @@ class _Recorder(TorchDispatchMode):
         to_ref = lambda a: self.ref(a) if isinstance(a, torch.Tensor) else a  # noqa: E731
         node = OpNode(
             index=len(self.nodes),
-            op=func.overloadpacket.__name__,
+            op=self._op_info(func)[0],
             overload=func,
             args=tuple(fast_map(to_ref, list(args))),
             kwargs=fast_map(to_ref, dict(kwargs)) if kwargs else {},
@@ -314,13 +320,6 @@ class _Recorder(TorchDispatchMode):
             raise self._fail(func, message, tensors, data_dependent) from exc
 
 
-def _module_paths(model: nn.Module) -> dict[int, str]:
-    paths: dict[int, str] = {}
-    for name, module in model.named_modules(remove_duplicate=False):
-        paths.setdefault(id(module), name)
-    return paths
-
-
 def output_tensors(obj: Any) -> list[torch.Tensor]:
     """The tensors of a forward's result, each once: pytree containers (tuples, dicts,
     NamedTuples, Hugging Face outputs) and ``torch.distributions`` objects (their parameters)."""
@@ -349,7 +348,8 @@ def _tensor_shapes(obj: Any) -> list[tuple[int, ...]]:
 
 
 @contextmanager
-def _meta_state(model: nn.Module, cast: Any, recorder: _Recorder, param_storages: set[int], real: bool) -> Any:
+def _meta_state(walk: list[tuple[str, nn.Module]], cast: Any, recorder: _Recorder, param_storages: set[int],
+                real: bool) -> Any:
     """Swap every parameter and buffer of ``model`` for a meta stand-in (shared tensors stay
     shared), yield their shapes by name, and put the originals back however the call ends.
 
@@ -360,15 +360,22 @@ def _meta_state(model: nn.Module, cast: Any, recorder: _Recorder, param_storages
     originals: list[tuple[dict[str, Any], str, Any]] = []
     stand_ins: dict[int, torch.Tensor] = {}
     names: dict[int, str] = {}
-    for name, t in [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]:
-        names.setdefault(id(t), name)
+    # Each tensor's name as named_parameters(), then named_buffers() (remove_duplicate=False)
+    # give it, from the walk of the modules (``walk``: named_modules(remove_duplicate=False)).
+    for k in (0, 1):
+        for prefix, module in walk:
+            for key, t in module_tensor_tables(module)[k].items():
+                if t is not None:
+                    names.setdefault(id(t), f"{prefix}.{key}" if prefix else key)
     shapes: dict[str, tuple[int, ...]] = {}
     try:
-        for prefix, module in model.named_modules(remove_duplicate=False):
+        for prefix, module in walk:
             script = _is_script(module)
             for table in module_tensor_tables(module):
                 for key, t in list(table.items()):
-                    if t is None or is_lazy(t):
+                    # Exact types first: isinstance against Parameter's metaclass is a Python call.
+                    plain = type(t) is nn.Parameter or type(t) is torch.Tensor
+                    if t is None or (not plain and is_lazy(t)):
                         continue
                     name = names.get(id(t), f"{prefix}.{key}".lstrip("."))
                     new = stand_ins.get(id(t))
@@ -379,7 +386,7 @@ def _meta_state(model: nn.Module, cast: Any, recorder: _Recorder, param_storages
                             new = t
                         else:
                             new = torch.empty_strided(t.shape, t.stride(), dtype=cast(t), device="meta")
-                            if isinstance(t, nn.Parameter):
+                            if type(t) is nn.Parameter or (not plain and isinstance(t, nn.Parameter)):
                                 new = nn.Parameter(new, requires_grad=t.requires_grad)
                         stand_ins[id(t)] = new
                         if script and new is not t:
@@ -489,14 +496,23 @@ def _capture(model: nn.Module, input_sizes: Sequence[Sequence[int]] | None, inpu
     if real and any(t.device.type == "meta" for t in [*model.parameters(), *model.buffers()] if not is_lazy(t)):
         raise UserError("materialize runs a real forward, but the model's weights are on the meta device: "
                         "build it on the CPU")
-    paths = _module_paths(model)
-    modes = [(m, m.training) for m in model.modules()]
+    # One walk of the module tree serves every table below (each of PyTorch's own walks costs
+    # about a millisecond on DenseNet-121's 433 modules): the path of each module (its first),
+    # the modules once each in model.modules() order, and their training flags.
+    walk = list(model.named_modules(remove_duplicate=False))
+    paths: dict[int, str] = {}
+    unique: dict[int, nn.Module] = {}
+    for name, m in walk:
+        paths.setdefault(id(m), name)
+        unique.setdefault(id(m), m)
+    modules = list(unique.values())
+    modes = [(m, m.training) for m in modules]
     module_stack: list[str] = [""]
     calls: list[ModuleCall] = []
     open_calls: list[ModuleCall] = []
     handles: list[Any] = []
     recorder = _Recorder(module_stack, real=real)
-    recorder.script_types = {path: module_type(m) for path, m in model.named_modules() if _is_script(m)}
+    recorder.script_types = {paths[id(m)]: module_type(m) for m in modules if _is_script(m)}
     saved_bytes: dict[str, int] = {}
     saved_storages: set[int] = set()
     param_storages: set[int] = set()
@@ -539,15 +555,39 @@ def _capture(model: nn.Module, input_sizes: Sequence[Sequence[int]] | None, inpu
             saved_bytes[owner] = saved_bytes.get(owner, 0) + t.untyped_storage().nbytes()
         return t
 
+    # Which modules' calls are recorded: the model's own, except TorchScript ones (they take no
+    # hooks: their ops go to the nearest eager module above). Two process-wide hooks see them all
+    # (registering 2 hooks on each of 433 modules and removing them cost ~3 ms a capture); a
+    # module with hooks of its own gets ours on itself instead, after its own, as before, so that
+    # we see the output its hooks may replace.
+    recorded: set[int] = set()
+    own_hooks: list[nn.Module] = []
+    for m in modules:
+        if _is_script(m):
+            continue
+        if m._forward_hooks or m._forward_pre_hooks:
+            own_hooks.append(m)
+        else:
+            recorded.add(id(m))
+
+    def global_pre_hook(module: nn.Module, hook_args: Any) -> None:
+        if id(module) in recorded:
+            pre_hook(module, hook_args)
+
+    def global_post_hook(module: nn.Module, hook_args: Any, output: Any) -> None:
+        if id(module) in recorded:
+            post_hook(module, hook_args, output)
+
     try:
-        for module in model.modules():
-            if _is_script(module):
-                continue  # TorchScript takes no hooks: its ops go to the nearest eager module above
+        handles.append(register_module_forward_pre_hook(global_pre_hook))
+        handles.append(register_module_forward_hook(global_post_hook))
+        for module in own_hooks:
             handles.append(module.register_forward_pre_hook(pre_hook))
             handles.append(module.register_forward_hook(post_hook))
-        model.train(training)
+        if not all(m.training == training and type(m).train is nn.Module.train for m in modules):
+            model.train(training)  # (already in that mode, with PyTorch's own train(): a no-op)
         with dynamo_stand_in(), plain_shapes(), distribution_validation_off(), \
-                _meta_state(model, cast, recorder, param_storages, real) as param_shapes:
+                _meta_state(walk, cast, recorder, param_storages, real) as param_shapes:
             counter = [0]
             call_args, call_kwargs = tree_map(lambda leaf: _make_input(leaf, dtype, real, recorder, counter),
                                               (tuple(args or ()), dict(kwargs or {})))
