@@ -150,8 +150,8 @@ def _node_fields(fmap: FieldMap, node: OpNode) -> list[Field]:
     if is_creation(node) or all(isinstance(f, TensorField) and f.is_constant for f in ins):
         return [constant(r, fmap.n_axes) for r in ranks]
     rule = rule_for(node)
-    where = f" in {node.module!r}" if node.module else ""
     if rule is None:
+        where = f" in {node.module!r}" if node.module else ""
         reason = f"no receptive-field rule for op {node.op!r}{where}"
         fmap.unknown_ops.setdefault(node.op, reason)
         return [Unknown(reason) for _ in ranks]
@@ -159,7 +159,7 @@ def _node_fields(fmap: FieldMap, node: OpNode) -> list[Field]:
     try:
         outs = rule(ctx)
     except OpError as exc:
-        reason = f"{exc}{where}"
+        reason = f"{exc}{' in ' + repr(node.module) if node.module else ''}"
         fmap.unknown_ops.setdefault(node.op, reason)
         return [Unknown(reason) for _ in ranks]
     fmap.steps[node.index] = ctx.step

@@ -121,6 +121,16 @@ def _norm_dim(d: int, rank: int) -> int:
 def _merge(ctx: Context, refs: list[TensorRef], out_shape: tuple[int, ...], skip_dim: int | None = None) -> TensorField:
     """Broadcasting merge of several inputs (elementwise ops, adds, concatenations)."""
     rank = len(out_shape)
+    if skip_dim is None:
+        # One input that depends on the image, of the output's own shape (an activation, a batch
+        # norm whose other inputs are constants): the general path below returns its field as it
+        # is; this says the same without building it again.
+        fields = [(ref, f) for ref in refs for f in [ctx.field(ref)] if not f.is_constant]
+        if len(fields) == 1:
+            ref, f = fields[0]
+            if tuple(ref.shape) == tuple(out_shape) and all(f.axes[a] is not None for a in f.dims if a is not None):
+                ctx.step = Step("same", ref, {a: (ref,) for a, af in enumerate(f.axes) if af is not None})
+                return f
     dims: list[int | None] = [None] * rank
     per_axis: dict[int, list[tuple[AxisField, TensorRef]]] = {}
     for ref in refs:
