@@ -7,7 +7,8 @@ its peak RSS, then calls one tool twice on the same model: *cold* is the first c
 processes; compare ratios within one run only (the machine may be shared). *Steady* is the
 fastest of calls 3-5 (where the first call takes under 2 s): the second call may pay the
 process's first full garbage collection after ``import torch`` (~0.08 s: its ~170k objects are
-scanned once), which lands on whichever call crosses the threshold.
+scanned once), which lands on whichever call crosses the threshold (netanatomy pauses the
+collector during its own call; a peer's call, or ``before``'s, may still pay it).
 
 Cases: every zoo CNN at 1x3x224x224, LSTM(300, 512, 2) on a 7x2x300 sequence, VGG16 at
 8x3x1024x1024 (netanatomy only: a real forward needs ~12 GB) and at ``--vgg-batch-peers``.
