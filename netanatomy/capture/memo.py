@@ -33,7 +33,7 @@ import itertools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -138,6 +138,32 @@ def _kind(func: torch._ops.OpOverload) -> str | None:
     return None
 
 
+class OpInfo(NamedTuple):
+    """What a capture and the memo need to know of an op, worked out once per op."""
+
+    op: Any  # the OpOverload itself (also guards the id it is filed under)
+    name: str  # ``aten.add.Tensor`` -> ``"add"``
+    writes: bool  # its schema writes to an argument (``add_``, ``unsqueeze_``, ``out=``)
+    kind: str | None  # see _kind
+    token: int  # stands for the op in the memo's keys
+
+
+#: id(op) -> its OpInfo. By id, because an OpOverload's ``__hash__`` is a Python method (a
+#: dictionary keyed by the op itself costs a Python call per look-up, several per captured op);
+#: torch.ops keeps every op alive, and the entry's ``op`` is checked anyway.
+_OP_INFO: dict[int, OpInfo] = {}
+_OP_OF_TOKEN: dict[int, OpInfo] = {}
+
+
+def op_info(func: Any) -> OpInfo:
+    """The :class:`OpInfo` of ``func``."""
+    info = _OP_INFO.get(id(func))
+    if info is None or info.op is not func:
+        info = OpInfo(func, func.overloadpacket.__name__, bool(op_alias_info(func)[1]), _kind(func), next(_next_token))
+        _OP_INFO[id(func)] = _OP_OF_TOKEN[info.token] = info
+    return info
+
+
 class _Entry:
     """What a repeat of a call returns: fresh outputs (tree spec and metadata) or its first
     argument, and the MACs of the first call."""
@@ -154,22 +180,13 @@ class OpMemo:
     def __init__(self, limit: int = 50_000) -> None:
         self.limit = limit
         self._table: dict[tuple[Any, ...], _Entry | None] = {}
-        # id(op) -> (op, kind, token): looked up by id, because an OpOverload's __hash__ is a
-        # Python method (a call's key holds the op's token, a small int, instead of the op).
-        # Ops live as long as the process (torch.ops keeps them), so an id is never reused.
-        self._ops: dict[int, tuple[Any, str | None, int]] = {}
-        self._op_of_token: dict[int, Any] = {}
         self.hits = 0
         self.misses = 0
 
     def _key(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
              cache: dict[int, Any] | None = None) -> tuple[Any, ...] | None:
-        info = self._ops.get(id(func))
-        if info is None or info[0] is not func:
-            info = self._ops[id(func)] = (func, _kind(func), next(_next_token))
-            self._op_of_token[info[2]] = func
-        kind = info[1]
-        if kind is None:
+        info = op_info(func)
+        if info.kind is None:
             return None
         arg_key = _arg_key(args) if cache is None else _arg_key_cached(args, cache)
         if arg_key is _UNKEYABLE:
@@ -177,7 +194,7 @@ class OpMemo:
         kw_key = _arg_key(tuple(sorted(kwargs.items()))) if kwargs else ("tuple", ())
         if kw_key is _UNKEYABLE:
             return None
-        return (info[2], arg_key, kw_key)
+        return (info.token, arg_key, kw_key)  # the op's token: a small int hashes in C
 
     def find(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
              cache: dict[int, Any] | None = None) -> tuple[Any, Hit | None]:
@@ -199,7 +216,7 @@ class OpMemo:
         if len(self._table) >= self.limit:
             self._table.clear()
             _TOKENS.clear()
-        if self._ops[id(self._op_of_token[key[0]])][1] == _IN_PLACE:
+        if _OP_OF_TOKEN[key[0]].kind == _IN_PLACE:
             # The kernel must have returned its first argument, with the metadata it had before.
             self_key, now = key[1][1][0], _arg_key(args[0])  # the key found, the metadata now
             same = out is args[0] and (now == self_key or (type(self_key) is int and _TOKENS.get(now) == self_key))

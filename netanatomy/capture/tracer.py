@@ -63,14 +63,13 @@ from netanatomy.capture.light_shapes import plain_shapes
 from netanatomy.capture.limits import check_input_sizes
 from netanatomy.capture.macs import op_macs
 from netanatomy.capture.memo import SHARED as SHARED_MEMO
-from netanatomy.capture.memo import compute, fast_leaves, fast_map
+from netanatomy.capture.memo import compute, fast_leaves, fast_map, op_info
 from netanatomy.capture.torch_private import (
     LOCAL_SCALAR_DENSE,
     TorchDispatchMode,
     distribution_validation_off,
     dynamo_stand_in,
     module_tensor_tables,
-    op_alias_info,
     storage_key,
     tree_flatten,
     tree_map,
@@ -151,15 +150,6 @@ class _Recorder(TorchDispatchMode):
         self.memo = SHARED_MEMO
         self._refs: dict[int, TensorRef] = {}  # id(tensor) -> its TensorRef, until it is registered again
         self._keys: dict[int, Any] = {}  # id(tensor) -> its memo key (memo._arg_key_cached)
-        # id(op) -> (name, whether its schema writes to an argument); by id, since an
-        # OpOverload hashes in Python (torch.ops keeps every op alive: ids are not reused)
-        self._ops: dict[int, tuple[str, bool]] = {}
-
-    def _op_info(self, func: Any) -> tuple[str, bool]:
-        info = self._ops.get(id(func))
-        if info is None:
-            info = self._ops[id(func)] = (func.overloadpacket.__name__, bool(op_alias_info(func)[1]))
-        return info
 
     def register(self, t: torch.Tensor, producer: int, index: int, name: str = "") -> None:
         self._refs.pop(id(t), None)
@@ -231,7 +221,7 @@ class _Recorder(TorchDispatchMode):
         # call's output metadata and MACs (a call with a real tensor is never memoised).
         memo_key, hit = self.memo.find(func, args, kwargs, self._keys) if not self.real else (None, None)
         out = self._run(func, args, kwargs, tensors) if hit is None else hit.outputs()
-        if self._op_info(func)[1]:
+        if op_info(func).writes:
             for t in tensors:  # an op that writes may change its argument's metadata (unsqueeze_)
                 self._keys.pop(id(t), None)
         raw_out = out
@@ -253,7 +243,7 @@ class _Recorder(TorchDispatchMode):
         to_ref = lambda a: self.ref(a) if isinstance(a, torch.Tensor) else a  # noqa: E731
         node = OpNode(
             index=len(self.nodes),
-            op=self._op_info(func)[0],
+            op=op_info(func).name,
             overload=func,
             args=tuple(fast_map(to_ref, list(args))),
             kwargs=fast_map(to_ref, dict(kwargs)) if kwargs else {},
@@ -350,8 +340,9 @@ def _tensor_shapes(obj: Any) -> list[tuple[int, ...]]:
 @contextmanager
 def _meta_state(walk: list[tuple[str, nn.Module]], cast: Any, recorder: _Recorder, param_storages: set[int],
                 real: bool) -> Any:
-    """Swap every parameter and buffer of ``model`` for a meta stand-in (shared tensors stay
+    """Swap every parameter and buffer of the model for a meta stand-in (shared tensors stay
     shared), yield their shapes by name, and put the originals back however the call ends.
+    ``walk`` is the model's ``named_modules(remove_duplicate=False)``.
 
     TorchScript modules keep their tensors (the script reads them from C++), and the recorder maps
     each one to its stand-in when an op reads it. Lazy (uninitialised) tensors are left for the
