@@ -14,5 +14,5 @@ bash scripts/venv.sh core -r requirements/torch-cpu.txt -e .   # the light insta
 if [ $# -eq 0 ]; then
   bash scripts/venv.sh torch-next -r requirements/torch-next.txt -e ".[test,hf]"
   NETANATOMY_REQUIRE_TORCHVISION=1 .venv-torch-next/bin/python -m pytest -n 2 -p no:cacheprovider \
-    tests/test_torch_private.py tests/test_meta_init.py tests/test_analysis_*.py tests/test_torchvision_models.py
+    tests/test_torch_private.py tests/test_meta_init.py tests/test_analysis_*.py tests/test_capture_*.py tests/test_torchvision_models.py
 fi

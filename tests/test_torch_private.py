@@ -212,3 +212,24 @@ def test_op_schema_alias_annotations_tell_fresh_in_place_and_view_ops_apart() ->
     args, writes, returns, aliased = tp.op_alias_info(torch.ops.aten.view.default)
     assert writes == [] and len(aliased) == 1 and torch.ops.aten.view.default.is_view
     assert not torch.ops.aten.add_.Tensor.is_view
+
+
+def test_no_dispatch_modes_hides_ops_from_a_mode_and_autocast_state_is_read() -> None:
+    seen: list[str] = []
+
+    class Watch(tp.TorchDispatchMode):
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            seen.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    leaf = torch.zeros((), device="meta", requires_grad=True)
+    with Watch():
+        with tp.no_dispatch_modes():
+            hidden = torch.empty_strided((2, 3), (3, 1), device="meta").copy_(leaf)
+        torch.empty((2,), device="meta")
+    assert seen == ["empty"]
+    # What the replay relies on: the copy from a 0-d leaf makes a non-leaf that requires grad.
+    assert hidden.requires_grad and not hidden.is_leaf and hidden.stride() == (3, 1)
+    assert tp.any_autocast_enabled() is False
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert tp.any_autocast_enabled() is True

@@ -232,9 +232,12 @@ SHARED = OpMemo()
 
 
 def clear() -> None:
-    """Empty the shared table (tests start from a cold table with it)."""
+    """Empty the shared table and the module replays' (tests start from cold tables with it)."""
+    from netanatomy.capture.replay import TEMPLATES
+
     SHARED._table.clear()
     _TOKENS.clear()
+    TEMPLATES.clear()
 
 
 class Hit:

@@ -27,6 +27,9 @@ there, loudly and in one place, instead of as a wrong number somewhere in a repo
     capture runs, ``capture/light_shapes.py`` lends stand-ins for their plain-int answers (each
     pinned against the real function by ``tests/test_capture_speed.py``), so that a capture does
     not import sympy.
+13. ``torch._C._DisableTorchDispatch`` (a guard: no ``__torch_dispatch__`` mode sees the ops run
+    under it) and ``torch._C._is_any_autocast_enabled``: a module replay (``capture/replay.py``)
+    makes its outputs without recording them, and keys its table on the autocast state.
 """
 
 from __future__ import annotations
@@ -50,9 +53,11 @@ __all__ = [
     "NormBase",
     "OpOverload",
     "TorchDispatchMode",
+    "any_autocast_enabled",
     "dynamo_stand_in",
     "flop_formula_macs",
     "module_tensor_tables",
+    "no_dispatch_modes",
     "op_alias_info",
     "stand_in_problem",
     "storage_key",
@@ -64,6 +69,12 @@ __all__ = [
 ConvNd = nn.modules.conv._ConvNd
 NormBase = nn.modules.batchnorm._NormBase
 LOCAL_SCALAR_DENSE = torch.ops.aten._local_scalar_dense.default
+
+
+#: A context manager under which no dispatch mode sees the ops run (item 13).
+no_dispatch_modes: Callable[[], Any] = torch._C._DisableTorchDispatch
+#: Whether autocast is on for any device (item 13).
+any_autocast_enabled: Callable[[], bool] = torch._C._is_any_autocast_enabled
 
 
 def storage_key(t: torch.Tensor) -> int:

@@ -36,6 +36,7 @@ running statistics land on the meta stand-ins).
 from __future__ import annotations
 
 import copy
+import functools
 import gc
 import os
 import sys
@@ -64,6 +65,8 @@ from netanatomy.capture.limits import check_input_sizes
 from netanatomy.capture.macs import op_macs
 from netanatomy.capture.memo import SHARED as SHARED_MEMO
 from netanatomy.capture.memo import compute, fast_leaves, fast_map, op_info
+from netanatomy.capture.memo import enabled as memo_enabled
+from netanatomy.capture.replay import Replayer, replayable
 from netanatomy.capture.torch_private import (
     LOCAL_SCALAR_DENSE,
     TorchDispatchMode,
@@ -150,6 +153,9 @@ class _Recorder(TorchDispatchMode):
         self.memo = SHARED_MEMO
         self._refs: dict[int, TensorRef] = {}  # id(tensor) -> its TensorRef, until it is registered again
         self._keys: dict[int, Any] = {}  # id(tensor) -> its memo key (memo._arg_key_cached)
+        # While a module replay records a first call: (storage key, bytes) of each tensor that
+        # autograd saves (capture/replay.py).
+        self.save_log: list[tuple[int, int]] | None = None
 
     def register(self, t: torch.Tensor, producer: int, index: int, name: str = "") -> None:
         self._refs.pop(id(t), None)
@@ -538,12 +544,18 @@ def _capture(model: nn.Module, input_sizes: Sequence[Sequence[int]] | None, inpu
         call.output_shapes = [tuple(t.shape) for t in flat]
         call.output_refs = [recorder.ref(t) for t in flat]
 
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        key = storage_key(t)
+    def count_saved(key: int, nbytes: int) -> None:
         if key not in param_storages and key not in saved_storages:
             saved_storages.add(key)
             owner = module_stack[-1]
-            saved_bytes[owner] = saved_bytes.get(owner, 0) + t.untyped_storage().nbytes()
+            saved_bytes[owner] = saved_bytes.get(owner, 0) + nbytes
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        key = storage_key(t)
+        if recorder.save_log is not None:
+            recorder.save_log.append((key, t.untyped_storage().nbytes()))
+        if key not in param_storages and key not in saved_storages:
+            count_saved(key, t.untyped_storage().nbytes())
         return t
 
     # Which modules' calls are recorded: the model's own, except TorchScript ones (they take no
@@ -561,6 +573,13 @@ def _capture(model: nn.Module, input_sizes: Sequence[Sequence[int]] | None, inpu
         else:
             recorded.add(id(m))
 
+    # Standard torch.nn layers replay an earlier call with the same metadata (capture/replay.py):
+    # their forward is swapped, on the instance, for the replayer's for the capture's duration.
+    replayer = Replayer(recorder, module_stack, count_saved)
+    replayed: list[nn.Module] = []
+    if not real and memo_enabled() and not recorder.script_types:
+        replayed = [m for m in modules if id(m) in recorded and replayable(m)]
+
     def global_pre_hook(module: nn.Module, hook_args: Any) -> None:
         if id(module) in recorded:
             pre_hook(module, hook_args)
@@ -575,6 +594,8 @@ def _capture(model: nn.Module, input_sizes: Sequence[Sequence[int]] | None, inpu
         for module in own_hooks:
             handles.append(module.register_forward_pre_hook(pre_hook))
             handles.append(module.register_forward_hook(post_hook))
+        for module in replayed:
+            vars(module)["forward"] = functools.partial(replayer.forward, module)
         if not all(m.training == training and type(m).train is nn.Module.train for m in modules):
             model.train(training)  # (already in that mode, with PyTorch's own train(): a no-op)
         with dynamo_stand_in(), plain_shapes(), distribution_validation_off(), \
@@ -593,6 +614,8 @@ def _capture(model: nn.Module, input_sizes: Sequence[Sequence[int]] | None, inpu
     finally:
         for h in handles:
             h.remove()
+        for module in replayed:
+            vars(module).pop("forward", None)
         for module, was_training in modes:
             module.training = was_training
     if recorder.script_calls:  # scripted modules seen through their parameters, in order
@@ -613,7 +636,8 @@ def _capture(model: nn.Module, input_sizes: Sequence[Sequence[int]] | None, inpu
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _OUR_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_ZOO_DIR = os.path.join(_OUR_DIR, "zoo") + os.sep  # the zoo's forwards are models like the user's
+_ZOO_DIR = os.path.join(_OUR_DIR, "zoo") + os.sep
+_REPLAY_FILE = os.path.join(_OUR_DIR, "capture", "replay.py")  # the zoo's forwards are models like the user's
 #: torch's Python front ends whose checks of their arguments are the user's to fix.
 _ARGUMENT_CHECKS = tuple(os.path.join(_TORCH_DIR, "nn", d) for d in ("functional.py", "utils", "modules"))
 _TORCH_CHECKS = tuple(os.path.join(_TORCH_DIR, d) for d in ("nn", "distributions", "functional.py", "_tensor.py"))
@@ -634,6 +658,10 @@ def _explain(exc: Exception, recorder: _Recorder, open_calls: list[ModuleCall], 
         return UserError(f"{where} failed in {failure.op}{shapes}: {failure.message}"
                          f"{_input_hint(failure.reads_input, inputs)}")
     frames = _frames(exc)[1:]  # below capture(): the model's forward and what it called
+    if frames and frames[-1] == _REPLAY_FILE:
+        return exc  # raised in the replay itself: our bug
+    # The replay stands between a layer's call and its own forward: not where anything is raised.
+    frames = [f for f in frames if f != _REPLAY_FILE]
     innermost = frames[-1] if frames else ""
     if any(f.startswith(_OUR_DIR + os.sep) and not f.startswith(_ZOO_DIR) for f in frames):
         return exc  # raised in netanatomy's own code (a hook, the recorder): our bug
