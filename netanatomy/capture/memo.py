@@ -23,8 +23,9 @@ offset, a storage larger than the tensor, two outputs sharing a storage, an outp
 input). The key is exact: two calls share an entry only if every argument compares equal *and*
 has the same type (``1`` vs ``1.0`` vs ``True`` promote differently).
 
-``NETANATOMY_NO_MEMO=1`` in the environment (read at import), or :func:`disabled`, turns the memo off (tests
-compare every result with and without it).
+``NETANATOMY_NO_MEMO=1`` in the environment (read at import), or :func:`disabled`, turns the memo off, and
+with it the module replay one level up (``capture/replay.py``); tests compare every result with and
+without them.
 """
 
 from __future__ import annotations
