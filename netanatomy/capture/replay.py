@@ -145,8 +145,8 @@ class _Template:
     __slots__ = ("changed_inputs", "changed_own", "nodes", "outs", "saves", "single", "spec")
 
     def __init__(self) -> None:
-        # (overload, op name, args, kwargs, outputs, macs, counted, has placeholders)
-        self.nodes: list[tuple[Any, str, Any, Any, tuple[TensorInfo, ...], int, bool, bool]] = []
+        # (overload, op name, args, kwargs, outputs, macs, counted, where the placeholders are)
+        self.nodes: list[tuple[Any, str, Any, Any, tuple[TensorInfo, ...], int, bool, Any]] = []
         self.changed_inputs: list[tuple[int, int, int, str]] = []  # input i -> node j's output k, name
         self.changed_own: list[tuple[str, int, int, str]] = []  # the module's tensor -> node j's output k
         self.spec: Any = None
@@ -255,8 +255,15 @@ class Replayer:
             args, kwargs = sym(node.args), sym(node.kwargs)
             if not ok[0] or node.module != where:
                 return None
+            # Where the references are: none, only at the top of ``args`` (most ops: a list of
+            # positions to fill, no walk of the arguments on a replay), or anywhere (a walk).
+            patches: Any = None
+            if _has_sym(kwargs) or any(type(a) is not _Sym and _has_sym(a) for a in args):
+                patches = True
+            elif _has_sym(args):
+                patches = [(i, a) for i, a in enumerate(args) if type(a) is _Sym]
             template.nodes.append((node.overload, node.op, args, kwargs, tuple(node.outputs), node.macs, node.counted,
-                                   _has_sym(args) or _has_sym(kwargs)))
+                                   patches))
         for i, (t, e) in enumerate(zip(inputs, entry)):
             now = rec.producer.get(id(t))
             if now != e:
@@ -316,17 +323,20 @@ class Replayer:
         input_refs = [rec.ref(t) for t in inputs]
         own: dict[str, TensorRef] = {}
 
+        def one(a: _Sym) -> TensorRef:
+            if a.kind == _NODE:
+                return TensorRef(base + a.a, a.b, a.shape, a.dtype, a.name)
+            if a.kind == _ARG:
+                return input_refs[a.a]
+            ref = own.get(a.a)
+            if ref is None:
+                ref = own[a.a] = rec.ref(_own_tensor(module, a.a))
+            return ref
+
         def resolve(a: Any) -> Any:
             t = type(a)
             if t is _Sym:
-                if a.kind == _NODE:
-                    return TensorRef(base + a.a, a.b, a.shape, a.dtype, a.name)
-                if a.kind == _ARG:
-                    return input_refs[a.a]
-                ref = own.get(a.a)
-                if ref is None:
-                    ref = own[a.a] = rec.ref(_own_tensor(module, a.a))
-                return ref
+                return one(a)
             if t is tuple:
                 return tuple([resolve(x) for x in a])
             if t is list:
@@ -336,9 +346,18 @@ class Replayer:
             return a
 
         nodes = rec.nodes
-        for j, (func, name, targs, tkwargs, outputs, macs, counted, has) in enumerate(template.nodes):
-            node = OpNode(base + j, name, func, resolve(targs) if has else targs,
-                          (resolve(tkwargs) if has else dict(tkwargs)) if tkwargs else {}, list(outputs), where)
+        for j, (func, name, targs, tkwargs, outputs, macs, counted, patches) in enumerate(template.nodes):
+            if patches is None:
+                args = targs
+            elif patches is True:
+                args = resolve(targs)
+            else:
+                filled = list(targs)
+                for i, a in patches:
+                    filled[i] = one(a)
+                args = tuple(filled)
+            kwargs = (resolve(tkwargs) if patches is True else dict(tkwargs)) if tkwargs else {}
+            node = OpNode(base + j, name, func, args, kwargs, list(outputs), where)
             node.macs, node.counted = macs, counted
             nodes.append(node)
         for i, j, k, name in template.changed_inputs:
