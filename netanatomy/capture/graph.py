@@ -20,7 +20,7 @@ PARAMETER = -2  # a parameter or buffer of the model (``TensorRef.name`` says wh
 CONSTANT = -3  # any other tensor (created outside the forward, e.g. a plain attribute)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TensorRef:
     """A tensor argument of an op: which node produced it, with its shape."""
 
@@ -31,7 +31,7 @@ class TensorRef:
     name: str = ""  # parameter/buffer name when producer == PARAMETER
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TensorInfo:
     """An op output: shape, dtype and the bytes it spans."""
 
@@ -41,7 +41,7 @@ class TensorInfo:
     allocated: bool  # True when the op allocated new memory for it (not a view, not in place)
 
 
-@dataclass
+@dataclass(slots=True)
 class OpNode:
     """One aten op of the forward pass."""
 
@@ -66,7 +66,7 @@ class OpNode:
         return refs
 
 
-@dataclass
+@dataclass(slots=True)
 class ModuleCall:
     """One call of a module's forward."""
 
@@ -81,7 +81,7 @@ class ModuleCall:
     reads_input: list[int] = field(default_factory=list)  # graph inputs it received directly
 
 
-@dataclass
+@dataclass(slots=True)
 class Graph:
     """The whole capture."""
 
