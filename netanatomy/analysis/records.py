@@ -18,7 +18,7 @@ MAC_CONVENTION = (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class LayerRecord:
     """One module of the model.
 
@@ -57,7 +57,7 @@ class LayerRecord:
         return not self.children
 
 
-@dataclass
+@dataclass(slots=True)
 class Totals:
     params: int
     trainable_params: int
@@ -90,7 +90,7 @@ class Totals:
         return parts
 
 
-@dataclass
+@dataclass(slots=True)
 class Summary:
     """Everything ``netanatomy.summary`` found."""
 
