@@ -617,7 +617,8 @@ def _capture(model: nn.Module, input_sizes: Sequence[Sequence[int]] | None, inpu
         for module in replayed:
             vars(module).pop("forward", None)
         for module, was_training in modes:
-            module.training = was_training
+            if module.training is not was_training:  # (nn.Module's __setattr__ is slow Python)
+                module.training = was_training
     if recorder.script_calls:  # scripted modules seen through their parameters, in order
         calls = sorted([*calls, *recorder.script_calls.values()], key=lambda c: (c.first_node, c.depth))
     input_infos = [
