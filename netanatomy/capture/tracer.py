@@ -374,12 +374,12 @@ def _meta_state(walk: list[tuple[str, nn.Module]], cast: Any, recorder: _Recorde
                     plain = type(t) is nn.Parameter or type(t) is torch.Tensor
                     if t is None or (not plain and is_lazy(t)):
                         continue
-                    name = names.get(id(t), f"{prefix}.{key}".lstrip("."))
                     new = stand_ins.get(id(t))
                     if new is None:
+                        name = names.get(id(t)) or f"{prefix}.{key}".lstrip(".")
                         if real:
                             new = t if isinstance(t, nn.Parameter) else t.clone()
-                        elif t.device.type == "meta" and script:
+                        elif script and t.device.type == "meta":
                             new = t
                         else:
                             new = torch.empty_strided(t.shape, t.stride(), dtype=cast(t), device="meta")
@@ -393,7 +393,7 @@ def _meta_state(walk: list[tuple[str, nn.Module]], cast: Any, recorder: _Recorde
                         if script:
                             recorder.script_owner[id(new)] = name.rpartition(".")[0]
                         param_storages.add(storage_key(new))
-                        shapes[names.get(id(t), key)] = tuple(t.shape)
+                        shapes[names.get(id(t)) or key] = tuple(t.shape)
                     if not script and new is not t:
                         originals.append((table, key, t))
                         table[key] = new
