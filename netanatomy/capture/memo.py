@@ -234,11 +234,11 @@ SHARED = OpMemo()
 
 def clear() -> None:
     """Empty the shared table and the module replays' (tests start from cold tables with it)."""
-    from netanatomy.capture.replay import TEMPLATES
+    from netanatomy.capture import replay
 
     SHARED._table.clear()
     _TOKENS.clear()
-    TEMPLATES.clear()
+    replay.clear()
 
 
 class Hit:

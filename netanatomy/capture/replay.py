@@ -206,8 +206,12 @@ class Replayer:
                 outer.extend(log)
         with no_dispatch_modes():  # nothing done to look at the result is an op of the model
             template = self._template(module, out, start, inputs, entry, grads, own_entry, log)
-        if len(TEMPLATES) >= _LIMIT:
+        global _stored_nodes
+        if template is not None:
+            _stored_nodes += len(template.nodes)
+        if len(TEMPLATES) >= _LIMIT or _stored_nodes > _NODE_LIMIT:  # a long session: start afresh
             TEMPLATES.clear()
+            _stored_nodes = 0 if template is None else len(template.nodes)
         TEMPLATES[key] = _ALWAYS_RUN if template is None else template
         return out
 
@@ -434,6 +438,15 @@ def _has_sym(a: Any) -> bool:
 
 
 _inner_keys = itertools.count(1)
-_LIMIT = 20_000
+_LIMIT = 20_000  # templates
+_NODE_LIMIT = 500_000  # nodes in them all (an LSTM's template holds a few hundred; ~0.3 KB each)
+_stored_nodes = 0
 #: The process's templates, by call key (see the module docstring); emptied with the op memo.
 TEMPLATES: dict[Any, Any] = {}
+
+
+def clear() -> None:
+    """Empty the table (``memo.clear`` calls it)."""
+    global _stored_nodes
+    TEMPLATES.clear()
+    _stored_nodes = 0
