@@ -11,6 +11,7 @@ the field is reported unaligned and the two paths are named.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -107,6 +108,7 @@ def _num(x: Fraction) -> Fraction:
     return int(x) if x.denominator == 1 else x  # type: ignore[return-value]
 
 
+@functools.cache
 def _input_field(rank: int, n_axes: int) -> TensorField:
     return TensorField((None, None, *range(n_axes)), tuple(AxisField(Fraction(1)) for _ in range(n_axes)))
 

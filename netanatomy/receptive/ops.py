@@ -8,6 +8,7 @@ output *unknown* (with the op's name), never a silently wrong number.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -26,8 +27,10 @@ class TensorField:
     dims: tuple[int | None, ...]
     axes: tuple[AxisField | None, ...]  # indexed by input axis; None: does not depend on that axis
 
-    @property
+    @functools.cached_property
     def is_constant(self) -> bool:
+        """True when no unit depends on the input (computed once per field: every op asks it of
+        each of its inputs, DenseNet's concatenations of up to 32 inputs included)."""
         return all(a is None for a in self.axes)
 
 
@@ -106,7 +109,10 @@ class Context:
         return self.node.outputs[0].shape if self.node.outputs else ()
 
 
+@functools.cache
 def constant(rank: int, n_axes: int) -> TensorField:
+    """The field of a tensor that does not depend on the input: one shared record per rank (a
+    parameter or buffer is looked up by every op that reads it, ~2,400 times in DenseNet-121)."""
     return TensorField((None,) * rank, (None,) * n_axes)
 
 
