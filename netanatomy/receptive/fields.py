@@ -127,19 +127,18 @@ def union(fields: list[AxisField]) -> tuple[AxisField, int]:
     if len(fields) == 1:  # one path (an activation, a batch norm): the union is the field itself
         return fields[0], 0
     ints = [f.integral for f in fields]
-    if all(i is not None for i in ints):  # the same computation as below, on ints
-        sizes = [i[0] for i in ints]  # type: ignore[index]
+    if None not in ints:  # the same computation as below, on ints, one column at a time
+        sizes, jumps, starts = zip(*ints)
         best = sizes.index(max(sizes))
-        jump = ints[0][1]  # type: ignore[index]
-        one_jump = all(i[1] == jump for i in ints)  # type: ignore[index]
-        twice_centre = 2 * ints[0][2] + ints[0][0] - 1  # type: ignore[index]  # 2·u_0, an int
-        aligned = (all(f.aligned for f in fields) and one_jump
-                   and all(2 * i[2] + i[0] - 1 == twice_centre for i in ints))  # type: ignore[index]
-        exact = all(f.exact for f in fields)
+        one_jump = jumps.count(jumps[0]) == len(jumps)
+        twice_centres = [2 * st + sz for st, sz in zip(starts, sizes)]  # 2·u_0 + 1, ints
+        aligned = (all([f.aligned for f in fields]) and one_jump
+                   and twice_centres.count(twice_centres[0]) == len(twice_centres))
+        exact = all([f.exact for f in fields])
         if one_jump:
-            start = min(i[2] for i in ints)  # type: ignore[index]
-            end = max(i[2] + i[0] for i in ints)  # type: ignore[index]
-            return _axis(end - start, jump, start, exact, aligned), best
+            start = min(starts)
+            end = max([st + sz for st, sz in zip(starts, sizes)])
+            return _axis(end - start, jumps[0], start, exact, aligned), best
         return replace(fields[best], aligned=False, exact=False), best
     best = max(range(len(fields)), key=lambda i: _extent(fields[i]))
     if any(f.is_global for f in fields):
