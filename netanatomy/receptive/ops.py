@@ -217,9 +217,17 @@ def _elementwise(ctx: Context) -> list[Field]:
     main = _merge(ctx, refs, ctx.out_shape, fields=fields)
     # Extra outputs (a batch norm's saved statistics, dropout's mask) have their own ranks.
     outs: list[Field] = [main]
-    for info in ctx.node.outputs[1:]:
-        outs.append(main if info.shape == ctx.out_shape else Unknown(f"statistics output of {ctx.node.op}"))
+    if len(ctx.node.outputs) > 1:
+        shape = ctx.out_shape
+        for info in ctx.node.outputs[1:]:
+            outs.append(main if info.shape == shape else _statistics(ctx.node.op))
     return outs
+
+
+@functools.cache
+def _statistics(op: str) -> Unknown:
+    """The field of a statistics output of ``op``, one record per op (each batch norm has two)."""
+    return Unknown(f"statistics output of {op}")
 
 
 def _int_list(x: Any, n: int, default: int) -> list[int]:
@@ -234,10 +242,11 @@ def _int_list(x: Any, n: int, default: int) -> list[int]:
 def _windowed(ctx: Context, x: TensorRef, f: TensorField, kernel: list[int], stride: list[int], padding: list[int], dilation: list[int]) -> TensorField:
     """Sliding windows (convolution, pooling) on the last len(kernel) dimensions of ``x``."""
     n = len(kernel)
+    first = _ndim(x) - n
     axes = list(f.axes)
     params: dict[int, tuple[Any, ...]] = {}
     for i in range(n):
-        a = f.dims[_ndim(x) - n + i]
+        a = f.dims[first + i]
         af = axes[a] if a is not None else None
         if a is None or af is None:
             continue
@@ -249,6 +258,8 @@ def _windowed(ctx: Context, x: TensorRef, f: TensorField, kernel: list[int], str
 
 def _mix_dims(f: TensorField, dims: list[int]) -> TensorField:
     """Every output depends on every position along ``dims``: their axes become global."""
+    if all(f.dims[d] is None for d in dims):  # nothing to change (a convolution's channel dim)
+        return f
     axes = list(f.axes)
     for d in dims:
         a = f.dims[d]
