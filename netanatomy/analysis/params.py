@@ -73,9 +73,9 @@ class Formula:
         """``3·3·3·64 + 64 = 1,792``."""
         if not self.terms:
             return "0"
-        body = self.compact or " + ".join(t.text() for t in self.terms)
         if len(self.terms) == 1 and len(self.terms[0].factors) == 1:
             return _n(self.value)
+        body = self.compact or " + ".join([t.text() for t in self.terms])
         return f"{body} = {_n(self.value)}"
 
     def explain(self) -> str:

@@ -261,7 +261,8 @@ def _records(model: nn.Module, graph: Graph, modules: tuple[list[tuple[str, nn.M
         if own:
             counted = [p for _, p in own if id(p) not in owner]
             shared = [p for _, p in own if id(p) in owner]
-            shared_with = sorted({owner[id(p)] for p in shared})
+            if shared:
+                shared_with = sorted({owner[id(p)] for p in shared})
             for p in counted:
                 owner[id(p)] = name
                 n = p.numel()

@@ -162,7 +162,7 @@ def propagate(graph: Graph, input_index: int = 0) -> FieldMap:
                         "(N x C x L, N x C x H x W or N x C x D x H x W): receptive fields apply to convolutional models only")
     n_axes = len(inp.shape) - 2
     fmap = FieldMap(graph, input_index, n_axes, {}, {}, [], {})
-    rules: dict[tuple[str, Any], Rule | None] = {}
+    rules: dict[tuple[str, int], Rule | None] = {}
     for node in graph.nodes:
         outs = _node_fields(fmap, node, rules)
         for k, f in enumerate(outs):
@@ -170,7 +170,7 @@ def propagate(graph: Graph, input_index: int = 0) -> FieldMap:
     return fmap
 
 
-def _node_fields(fmap: FieldMap, node: OpNode, rules: dict[tuple[str, Any], Rule | None]) -> list[Field]:
+def _node_fields(fmap: FieldMap, node: OpNode, rules: dict[tuple[str, int], Rule | None]) -> list[Field]:
     refs = node.tensor_inputs()
     fields = fmap.fields
     # lookup() inlined for the inputs made by ops, nearly all of them (~3,000 per DenseNet-121).
@@ -180,8 +180,10 @@ def _node_fields(fmap: FieldMap, node: OpNode, rules: dict[tuple[str, Any], Rule
             return [f for _ in node.outputs]
     if is_creation(node) or all(f.is_constant for f in ins):  # type: ignore[union-attr]  # no Unknown is left
         return [constant(len(o.shape), fmap.n_axes) for o in node.outputs]
-    key = (node.op, node.overload)
-    if key in rules:  # the rule of each kind of op looked up once per graph
+    # The rule of each kind of op looked up once per graph, by the overload's id: OpOverload's
+    # own __hash__ is Python code (~0.5 µs). The graph's nodes keep the overloads alive.
+    key = (node.op, id(node.overload))
+    if key in rules:
         rule = rules[key]
     else:
         rule = rules[key] = rule_for(node)

@@ -131,6 +131,12 @@ def _norm_dim(d: int, rank: int) -> int:
     return d + rank if d < 0 else d
 
 
+@functools.cache
+def _spatial(dims: tuple[int | None, ...]) -> tuple[tuple[int, int], ...]:
+    """``(dimension, axis)`` of the dimensions that walk along an input axis (few distinct ``dims``)."""
+    return tuple((k, a) for k, a in enumerate(dims) if a is not None)
+
+
 def _merge(ctx: Context, refs: list[TensorRef], out_shape: tuple[int, ...], skip_dim: int | None = None,
            fields: list[Field] | None = None) -> TensorField:
     """Broadcasting merge of several inputs (elementwise ops, adds, concatenations).
@@ -156,9 +162,7 @@ def _merge(ctx: Context, refs: list[TensorRef], out_shape: tuple[int, ...], skip
     for ref, f in live:
         axes: tuple[AxisField | None, ...] | list[AxisField | None] = f.axes  # copied before a change only
         offset = rank - len(ref.shape)
-        for k, a in enumerate(f.dims):
-            if a is None:
-                continue
+        for k, a in _spatial(f.dims):
             od = k + offset
             af = axes[a]
             if od < 0 or af is None:
@@ -549,10 +553,12 @@ def _cat(ctx: Context) -> list[Field]:
     refs = [r for r in ctx.node.args[0] if isinstance(r, TensorRef)]
     rank = len(ctx.out_shape)
     d = _norm_dim(int(ctx.node.args[1]) if len(ctx.node.args) > 1 else int(ctx.node.kwargs.get("dim", 0)), rank)
+    # The engine's fields of the op's inputs when they are exactly the list's (a cat has no other).
+    known = ctx.ins if ctx.ins is not None and len(ctx.refs) == len(refs) else None
     kept: list[TensorRef] = []
     fields: list[Field] = []
-    for r in refs:
-        f = ctx.field(r)
+    for r, f in zip(refs, known if known is not None else map(ctx.field, refs)):
+        assert isinstance(f, TensorField)  # unknown inputs never reach a rule
         if len(r.shape) == rank:
             if f.dims[d] is not None:
                 raise OpError("concatenation along a spatial axis")
