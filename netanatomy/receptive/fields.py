@@ -69,12 +69,20 @@ class AxisField:
         if self.size is None:
             return self
         k_eff = d * (k - 1) + 1
+        ints = self.integral
+        if ints is not None and type(s) is int and type(p) is int:  # the same on ints (see _axis)
+            size, jump, start = ints
+            return _axis(size + (k_eff - 1) * jump, jump * s, start - p * jump, self.exact, self.aligned)
         return replace(self, size=self.size + (k_eff - 1) * self.jump, jump=self.jump * s, start=self.start - p * self.jump)
 
     def shift(self, offset: int | Fraction, step: int | Fraction = 1) -> AxisField:
         """Unit ``i`` of the result is unit ``offset + i·step`` of this tensor (crop, pad, slice)."""
         if self.size is None:
             return self
+        ints = self.integral
+        if ints is not None and type(offset) is int and type(step) is int:  # the same on ints (see _axis)
+            size, jump, start = ints
+            return _axis(size, jump * step, start + offset * jump, self.exact, self.aligned)
         return replace(self, start=self.start + offset * self.jump, jump=self.jump * step)
 
     def made_global(self) -> AxisField:
@@ -82,6 +90,31 @@ class AxisField:
 
     def inexact(self) -> AxisField:
         return replace(self, exact=False)
+
+
+#: Fractions of the integers seen so far, shared (Fractions are immutable): making one costs
+#: ~1 µs, and a network's fields take few distinct values (DenseNet-121's ~2,300 per summary).
+_FRACTIONS: dict[int, Fraction] = {}
+
+
+def _fraction(n: int) -> Fraction:
+    f = _FRACTIONS.get(n)
+    if f is None:
+        f = Fraction(n)
+        if len(_FRACTIONS) < 1 << 16:
+            _FRACTIONS[n] = f
+    return f
+
+
+def _axis(size: int, jump: int, start: int, exact: bool, aligned: bool) -> AxisField:
+    """``AxisField(Fraction(size), Fraction(jump), Fraction(start), exact, aligned)``, its
+    ``integral`` already known: the integer path of the field algebra (windows, shifts, unions)
+    computes on ints and makes the record only here, with interned Fractions and without the
+    frozen dataclass's ``__init__`` (five ``object.__setattr__`` calls, ~1.5 µs)."""
+    f = object.__new__(AxisField)
+    f.__dict__.update(size=_fraction(size), jump=_fraction(jump), start=_fraction(start), exact=exact, aligned=aligned,
+                      integral=(size, jump, start))
+    return f
 
 
 def union(fields: list[AxisField]) -> tuple[AxisField, int]:
@@ -94,19 +127,18 @@ def union(fields: list[AxisField]) -> tuple[AxisField, int]:
     if len(fields) == 1:  # one path (an activation, a batch norm): the union is the field itself
         return fields[0], 0
     ints = [f.integral for f in fields]
-    if all(i is not None for i in ints):  # the same computation as below, on ints
-        sizes = [i[0] for i in ints]  # type: ignore[index]
+    if None not in ints:  # the same computation as below, on ints, one column at a time
+        sizes, jumps, starts = zip(*ints)
         best = sizes.index(max(sizes))
-        jump = ints[0][1]  # type: ignore[index]
-        one_jump = all(i[1] == jump for i in ints)  # type: ignore[index]
-        twice_centre = 2 * ints[0][2] + ints[0][0] - 1  # type: ignore[index]  # 2·u_0, an int
-        aligned = (all(f.aligned for f in fields) and one_jump
-                   and all(2 * i[2] + i[0] - 1 == twice_centre for i in ints))  # type: ignore[index]
-        exact = all(f.exact for f in fields)
+        one_jump = jumps.count(jumps[0]) == len(jumps)
+        twice_centres = [2 * st + sz for st, sz in zip(starts, sizes)]  # 2·u_0 + 1, ints
+        aligned = (all([f.aligned for f in fields]) and one_jump
+                   and twice_centres.count(twice_centres[0]) == len(twice_centres))
+        exact = all([f.exact for f in fields])
         if one_jump:
-            start = min(i[2] for i in ints)  # type: ignore[index]
-            end = max(i[2] + i[0] for i in ints)  # type: ignore[index]
-            return AxisField(Fraction(end - start), fields[0].jump, Fraction(start), exact, aligned), best
+            start = min(starts)
+            end = max([st + sz for st, sz in zip(starts, sizes)])
+            return _axis(end - start, jumps[0], start, exact, aligned), best
         return replace(fields[best], aligned=False, exact=False), best
     best = max(range(len(fields)), key=lambda i: _extent(fields[i]))
     if any(f.is_global for f in fields):
@@ -201,5 +233,7 @@ def fmt(x: Fraction | int | None) -> str:
     """A fraction as an integer when it is one, else "p/q"."""
     if x is None:
         return "global"
+    if type(x) is int:  # most values (FieldInfo keeps integral ones as ints): no Fraction to make
+        return str(x)
     x = Fraction(x)
     return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
