@@ -725,7 +725,15 @@ def materialized_copy(model: nn.Module, args: Sequence[Any], kwargs: dict[str, A
 
 
 def has_lazy(model: nn.Module) -> bool:
-    return any(is_lazy(t) for t in [*model.parameters(), *model.buffers()])
+    """Whether a parameter or buffer of the model is uninitialised (a lazy layer's)."""
+    # One walk of the tables, exact types first: model.parameters() and buffers() walk the tree
+    # twice and is_lazy is an isinstance against a Python metaclass (~1 ms on DenseNet-121).
+    for module in model.modules():
+        for table in module_tensor_tables(module):
+            for t in table.values():
+                if t is not None and type(t) is not nn.Parameter and type(t) is not torch.Tensor and is_lazy(t):
+                    return True
+    return False
 
 
 def _first_line(exc: BaseException) -> str:
