@@ -58,3 +58,46 @@ def test_a_capture_does_not_import_sympy_and_leaves_torch_as_it_was() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+_MEMORY_PROBE = r"""
+import gc, sys, torch
+from torch import nn
+import netanatomy.capture.tracer as tracer
+from netanatomy.analysis.summary import summary
+from netanatomy.capture.graph import OpNode
+
+class Dense(nn.Module):  # functional cats and in-place ReLUs between replayed layers, as DenseNet
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Conv2d(4 + 2 * i, 2, 3, padding=1) for i in range(3)])
+        self.norm = nn.BatchNorm2d(10)
+    def forward(self, x):
+        feats = [x]
+        for conv in self.convs:
+            feats.append(torch.relu_(conv(torch.cat(feats, 1))))
+        return torch.relu_(self.norm(torch.cat(feats, 1)))  # ReLU saves its own output
+
+was = [gc.isenabled()]
+model = Dense()
+for mode in ("eval", "train", "eval"):
+    s = summary(model, (1, 4, 8, 8), mode=mode)
+    was.append(gc.isenabled())
+    del s
+gc.collect()
+alive = [type(o).__name__ for o in gc.get_objects() if type(o) in (OpNode, tracer._Recorder)
+         or isinstance(o, torch.Tensor) and o.device.type == "meta"]
+gc.disable()
+summary(model, (1, 4, 8, 8))
+print(was, alive, gc.isenabled(), tracer._paused)
+"""
+
+
+def test_a_finished_capture_leaves_nothing_alive_and_the_collector_as_it_was() -> None:
+    """Oracle: Python's own list of live objects (no meta tensor, node or recorder of a capture
+    outlives it). Cycles through autograd's C++ nodes are invisible to the collector: a ReLU's node
+    keeps what the pack hook of ``saved_tensors_hooks`` returned for its own output (the tensor
+    itself, before), and a hook that held the recorder kept the whole capture. A fresh process:
+    the first analysis may run a full collection (gc_paused)."""
+    out = subprocess.run([sys.executable, "-c", _MEMORY_PROBE], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[True,", "True,", "True,", "True]", "[]", "False", "[0,", "True]"], out

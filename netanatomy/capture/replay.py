@@ -234,30 +234,13 @@ class Replayer:
             if e is not None and e[0] == PARAMETER:
                 outside.setdefault(e, (_OWN, name))
             storages.setdefault(storage_key(_own_tensor(module, name)), (_OWN, name))
-        ok = [True]  # False once an op read a tensor that is neither made here nor given
-
-        def sym(a: Any) -> Any:
-            t = type(a)
-            if t is TensorRef:
-                if start <= a.producer < end:
-                    return _Sym(_NODE, a.producer - start, a.output, a)
-                found = outside.get((a.producer, a.output, a.name))
-                if found is None:
-                    ok[0] = False
-                    return a
-                return _Sym(found[0], found[1], 0, a)
-            if t is tuple:
-                return tuple([sym(x) for x in a])
-            if t is list:
-                return [sym(x) for x in a]
-            if t is dict:
-                return {k: sym(v) for k, v in a.items()}
-            return a
+        symbolizer = _Symbolizer(start, end, outside)
+        sym = symbolizer.walk
 
         template = _Template()
         for node in rec.nodes[start:end]:
             args, kwargs = sym(node.args), sym(node.kwargs)
-            if not ok[0] or node.module != where:
+            if not symbolizer.ok or node.module != where:
                 return None
             # Where the references are: none, only at the top of ``args`` (most ops: a list of
             # positions to fill, no walk of the arguments on a replay), or anywhere (a walk).
@@ -325,30 +308,8 @@ class Replayer:
         where = self.module_stack[-1]
         inputs = [a for a in fast_leaves(args) if isinstance(a, torch.Tensor)]
         input_refs = [rec.ref(t) for t in inputs]
-        own: dict[str, TensorRef] = {}
-
-        def one(a: _Sym) -> TensorRef:
-            if a.kind == _NODE:
-                return TensorRef(base + a.a, a.b, a.shape, a.dtype, a.name)
-            if a.kind == _ARG:
-                return input_refs[a.a]
-            ref = own.get(a.a)
-            if ref is None:
-                ref = own[a.a] = rec.ref(_own_tensor(module, a.a))
-            return ref
-
-        def resolve(a: Any) -> Any:
-            t = type(a)
-            if t is _Sym:
-                return one(a)
-            if t is tuple:
-                return tuple([resolve(x) for x in a])
-            if t is list:
-                return [resolve(x) for x in a]
-            if t is dict:
-                return {k: resolve(v) for k, v in a.items()}
-            return a
-
+        resolver = _Resolver(rec, module, base, input_refs)
+        one, resolve = resolver.one, resolver.walk
         nodes = rec.nodes
         for j, (func, name, targs, tkwargs, outputs, macs, counted, patches) in enumerate(template.nodes):
             if patches is None:
@@ -416,6 +377,68 @@ class Replayer:
         if leaf is None:
             leaf = self._grad_leaves[dtype] = torch.zeros((), dtype=dtype, device="meta", requires_grad=True)
         return leaf
+
+
+class _Symbolizer:
+    """A first call's references made a template's placeholders (a class: see :class:`_Resolver`)."""
+
+    __slots__ = ("end", "ok", "outside", "start")
+
+    def __init__(self, start: int, end: int, outside: dict[tuple[int, int, str], tuple[int, Any]]) -> None:
+        self.start, self.end, self.outside = start, end, outside
+        self.ok = True  # False once an op read a tensor that is neither made here nor given
+
+    def walk(self, a: Any) -> Any:
+        t = type(a)
+        if t is TensorRef:
+            if self.start <= a.producer < self.end:
+                return _Sym(_NODE, a.producer - self.start, a.output, a)
+            found = self.outside.get((a.producer, a.output, a.name))
+            if found is None:
+                self.ok = False
+                return a
+            return _Sym(found[0], found[1], 0, a)
+        if t is tuple:
+            return tuple([self.walk(x) for x in a])
+        if t is list:
+            return [self.walk(x) for x in a]
+        if t is dict:
+            return {k: self.walk(v) for k, v in a.items()}
+        return a
+
+
+class _Resolver:
+    """A template's references made this replay's :class:`TensorRef` objects. (A class, not
+    nested functions: a nested function that calls itself is a reference cycle, which would keep
+    the whole capture alive until the garbage collector's next pass.)"""
+
+    __slots__ = ("base", "input_refs", "module", "own", "rec")
+
+    def __init__(self, rec: Any, module: nn.Module, base: int, input_refs: list[TensorRef]) -> None:
+        self.rec, self.module, self.base, self.input_refs = rec, module, base, input_refs
+        self.own: dict[str, TensorRef] = {}
+
+    def one(self, a: _Sym) -> TensorRef:
+        if a.kind == _NODE:
+            return TensorRef(self.base + a.a, a.b, a.shape, a.dtype, a.name)
+        if a.kind == _ARG:
+            return self.input_refs[a.a]
+        ref = self.own.get(a.a)
+        if ref is None:
+            ref = self.own[a.a] = self.rec.ref(_own_tensor(self.module, a.a))
+        return ref
+
+    def walk(self, a: Any) -> Any:
+        t = type(a)
+        if t is _Sym:
+            return self.one(a)
+        if t is tuple:
+            return tuple([self.walk(x) for x in a])
+        if t is list:
+            return [self.walk(x) for x in a]
+        if t is dict:
+            return {k: self.walk(v) for k, v in a.items()}
+        return a
 
 
 def _own_tensor(module: nn.Module, name: str) -> torch.Tensor:

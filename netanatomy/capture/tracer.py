@@ -40,6 +40,7 @@ import functools
 import gc
 import os
 import sys
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -325,18 +326,18 @@ def output_tensors(obj: Any) -> list[torch.Tensor]:
     if t is tuple and len(obj) == 1 and type(obj[0]) is torch.Tensor:
         return [obj[0]]
     found: dict[int, torch.Tensor] = {}
-    distributions = sys.modules.get("torch.distributions")
-
-    def visit(o: Any, depth: int) -> None:
-        for leaf in tree_flatten(o)[0]:
-            if isinstance(leaf, torch.Tensor):
-                found.setdefault(id(leaf), leaf)
-            elif distributions is not None and isinstance(leaf, distributions.Distribution) and depth < 8:
-                visit([v for v in vars(leaf).values()
-                       if isinstance(v, (torch.Tensor, distributions.Distribution))], depth + 1)
-
-    visit(obj, 0)
+    _visit(obj, 0, found, sys.modules.get("torch.distributions"))
     return list(found.values())
+
+
+def _visit(o: Any, depth: int, found: dict[int, torch.Tensor], distributions: Any) -> None:
+    # (a function of its own: a nested function that calls itself is a reference cycle)
+    for leaf in tree_flatten(o)[0]:
+        if isinstance(leaf, torch.Tensor):
+            found.setdefault(id(leaf), leaf)
+        elif distributions is not None and isinstance(leaf, distributions.Distribution) and depth < 8:
+            _visit([v for v in vars(leaf).values() if isinstance(v, (torch.Tensor, distributions.Distribution))],
+                   depth + 1, found, distributions)
 
 
 def _tensor_shapes(obj: Any) -> list[tuple[int, ...]]:
@@ -403,6 +404,55 @@ def _meta_state(walk: list[tuple[str, nn.Module]], cast: Any, recorder: _Recorde
             table[key] = t
 
 
+class _SavedBytes:
+    """The ``saved_tensors_hooks`` pack hook: counts the bytes of each storage autograd saves, once,
+    for the module that saved it (parameters excluded).
+
+    Why a class, emptied by :meth:`release` when the capture ends: autograd keeps the pack hook
+    alive for as long as a saved tensor's node lives, and those nodes belong to the capture's own
+    meta tensors, which the recorder keeps. A closure over the recorder made a cycle through C++
+    that Python's collector cannot see, so every capture of a model stayed in memory for good."""
+
+    __slots__ = ("module_stack", "param_storages", "recorder", "saved_bytes", "saved_storages")
+
+    def __init__(self, recorder: _Recorder, module_stack: list[str], param_storages: set[int],
+                 saved_bytes: dict[str, int]) -> None:
+        self.recorder: _Recorder | None = recorder
+        self.module_stack = module_stack
+        self.param_storages = param_storages
+        self.saved_storages: set[int] = set()
+        self.saved_bytes = saved_bytes
+
+    def count(self, key: int, nbytes: int) -> None:
+        if key not in self.param_storages and key not in self.saved_storages:
+            self.saved_storages.add(key)
+            owner = self.module_stack[-1]
+            self.saved_bytes[owner] = self.saved_bytes.get(owner, 0) + nbytes
+
+    def pack(self, t: torch.Tensor) -> weakref.ref[torch.Tensor]:
+        key = storage_key(t)
+        recorder = self.recorder
+        if recorder is not None and recorder.save_log is not None:
+            recorder.save_log.append((key, t.untyped_storage().nbytes()))
+        if key not in self.param_storages and key not in self.saved_storages:
+            self.count(key, t.untyped_storage().nbytes())
+        # A weak reference: the tensor itself, kept by the node that made it (ReLU saves its own
+        # output), would be a cycle through C++ that no collector frees. The recorder keeps every
+        # tensor of the capture alive, so a backward inside the forward still finds it.
+        return weakref.ref(t)
+
+    def release(self) -> None:
+        self.recorder = None
+        self.module_stack, self.param_storages, self.saved_storages, self.saved_bytes = [""], set(), set(), {}
+
+
+def _unpack(ref: weakref.ref[torch.Tensor]) -> torch.Tensor:
+    t = ref()
+    if t is None:  # only a backward run after the capture ended (its meta tensors are gone)
+        raise RuntimeError("a tensor saved during a netanatomy capture was used after the capture ended")
+    return t
+
+
 def _make_input(leaf: Any, cast: torch.dtype | None, real: bool, recorder: _Recorder, index: list[int]) -> Any:
     if isinstance(leaf, TensorSpec):
         dt = cast if (cast is not None and leaf.dtype.is_floating_point) else leaf.dtype
@@ -425,6 +475,9 @@ def _make_input(leaf: Any, cast: torch.dtype | None, real: bool, recorder: _Reco
     return x
 
 
+_paused = [0, False]  # [depth of nested gc_paused blocks, whether the first full collection ran]
+
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off for the block, and back as it was after it.
@@ -434,14 +487,30 @@ def gc_paused() -> Iterator[None]:
     each full scan walks every object of the process (torch alone leaves ~200,000): measured on
     DenseNet-121, 20 captures in a row took 83 ms each with the collector on, 52 ms with it off.
     Nothing here makes cycles that must be freed early; the collector runs as usual afterwards.
+
+    The first time the outermost block ends in a process (the first analysis, which imported the
+    capture, the receptive-field engine and PyTorch's meta kernels), it runs one full collection
+    if one is due: Python has run as many young-generation collections since its last full one as
+    its threshold allows (``gc.get_count()[2]``), which ``import torch`` alone brings about. Due,
+    it comes with the next collection of the middle generation, wherever that falls: measured
+    with ``gc.callbacks``, in torchinfo's first call (49 ms on ResNet-101), and in our second
+    analysis when nothing ran it earlier (84 ms of a 110 ms call). Run here, it is part of the
+    first call, which already waits on imports; a process about to exit would run it anyway
+    (CPython collects at shutdown).
     """
     was_enabled = gc.isenabled()
     gc.disable()
+    _paused[0] += 1
     try:
         yield
     finally:
+        _paused[0] -= 1
         if was_enabled:
             gc.enable()
+            if _paused[0] == 0 and not _paused[1]:
+                _paused[1] = True
+                if gc.get_count()[2] >= gc.get_threshold()[2]:
+                    gc.collect()
 
 
 def capture(
@@ -511,7 +580,6 @@ def _capture(model: nn.Module, input_sizes: Sequence[Sequence[int]] | None, inpu
     recorder = _Recorder(module_stack, real=real)
     recorder.script_types = {paths[id(m)]: module_type(m) for m in modules if _is_script(m)}
     saved_bytes: dict[str, int] = {}
-    saved_storages: set[int] = set()
     param_storages: set[int] = set()
     inputs: list[torch.Tensor] = []
 
@@ -544,19 +612,8 @@ def _capture(model: nn.Module, input_sizes: Sequence[Sequence[int]] | None, inpu
         call.output_shapes = [tuple(t.shape) for t in flat]
         call.output_refs = [recorder.ref(t) for t in flat]
 
-    def count_saved(key: int, nbytes: int) -> None:
-        if key not in param_storages and key not in saved_storages:
-            saved_storages.add(key)
-            owner = module_stack[-1]
-            saved_bytes[owner] = saved_bytes.get(owner, 0) + nbytes
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        key = storage_key(t)
-        if recorder.save_log is not None:
-            recorder.save_log.append((key, t.untyped_storage().nbytes()))
-        if key not in param_storages and key not in saved_storages:
-            count_saved(key, t.untyped_storage().nbytes())
-        return t
+    saving = _SavedBytes(recorder, module_stack, param_storages, saved_bytes)
+    count_saved = saving.count
 
     # Which modules' calls are recorded: the model's own, except TorchScript ones (they take no
     # hooks: their ops go to the nearest eager module above). Two process-wide hooks see them all
@@ -604,7 +661,7 @@ def _capture(model: nn.Module, input_sizes: Sequence[Sequence[int]] | None, inpu
             call_args, call_kwargs = tree_map(lambda leaf: _make_input(leaf, dtype, real, recorder, counter),
                                               (tuple(args or ()), dict(kwargs or {})))
             inputs = [t for t in tree_flatten((call_args, call_kwargs))[0] if isinstance(t, torch.Tensor)]
-            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), recorder:
+            with torch.autograd.graph.saved_tensors_hooks(saving.pack, _unpack), recorder:
                 output = model(*call_args, **call_kwargs)
         outputs = [recorder.ref(t) for t in output_tensors(output)]
     except UserError:
@@ -612,6 +669,7 @@ def _capture(model: nn.Module, input_sizes: Sequence[Sequence[int]] | None, inpu
     except Exception as exc:
         raise _explain(exc, recorder, open_calls, inputs) from None
     finally:
+        saving.release()
         for h in handles:
             h.remove()
         for module in replayed:
