@@ -206,3 +206,42 @@ def test_a_tensor_key_is_not_reused_after_an_op_changes_its_shape_in_place() -> 
     with memo.disabled():
         reference = summary(_ReshapedInPlace(), (2, 3), receptive_fields=False)
     assert [(n.op, n.outputs) for n in s.graph.nodes] == [(n.op, n.outputs) for n in reference.graph.nodes]
+
+
+def _cat_cases() -> list[tuple[Any, ...]]:
+    cases: list[tuple[Any, ...]] = []
+    fmts = (None, _CL, torch.channels_last_3d)
+    shapes = ((1, 4, 5, 5), (1, 2, 5, 5), (1, 4, 1, 1), (1, 1, 5, 5), (2, 3), (3,), (2, 3, 4, 5, 6), (0, 3), (2, 0))
+    for dtype in (torch.float32, torch.float16, torch.int64):
+        for a in shapes:
+            for b in shapes:
+                for fmt_a in fmts:
+                    for dim in (0, 1, -1, 2, 5):
+                        x, y = _meta(*a, dtype=dtype), _meta(*b, dtype=dtype)
+                        if fmt_a is not None:
+                            try:
+                                x = x.contiguous(memory_format=fmt_a)
+                            except RuntimeError:
+                                continue
+                        cases.append(([x, y], dim))
+                        cases.append(((x, y, x), dim))
+                        cases.append(([x], dim))
+    cases.append(([_meta(2, 3), _meta(2, 3, dtype=torch.float16)], 1))  # mixed dtypes
+    cases.append(([_meta(4, 6).t(), _meta(6, 4)], 0))  # a transposed input
+    cases.append(([_meta(2, 3)[:, :2], _meta(2, 2)], 0))  # a view with gaps
+    return cases
+
+
+def test_cat_rule_matches_the_meta_kernel_it_replaces() -> None:
+    applied = 0
+    for args in _cat_cases():
+        ours = memo._cat_rule(args, {})
+        try:
+            theirs = aten.cat.default(*args)
+        except Exception:
+            assert ours is None, args
+            continue
+        if ours is not None:
+            applied += 1
+            assert _meta_of(ours) == _meta_of(theirs), [(t.shape, t.stride(), t.dtype) for t in args[0]]
+    assert applied > 300, "the rule covers the common cases (else this test proves little)"
