@@ -79,10 +79,10 @@ def _value_key(v: Any) -> Any:
 
 
 def _tensor_key(t: torch.Tensor) -> Any:
-    if type(t) not in (torch.Tensor, nn.Parameter) or t.device.type != "meta" or t.layout != torch.strided:
+    cls = type(t)
+    if (cls is not torch.Tensor and cls is not nn.Parameter) or not t.is_meta or t.layout is not torch.strided:
         return _UNKEYABLE
-    return (type(t), tuple(t.shape), t.stride(), t.dtype, t.requires_grad, t.is_leaf, t._is_view(),
-            t.is_conj(), t.is_neg())
+    return (cls, t.shape, t.stride(), t.dtype, t.requires_grad, t.is_leaf, t._is_view(), t.is_conj(), t.is_neg())
 
 
 def _args_key(v: Any) -> Any:
@@ -153,7 +153,7 @@ class _Template:
         self.single = False  # the output is one tensor, no container
         # ("in", i) | ("new", shape, stride, dtype, requires_grad, node j, output k, name) | ("value", v)
         self.outs: list[tuple[Any, ...]] = []
-        self.saves: list[tuple[int, Any, int]] = []  # (kind, which, nbytes): _ARG i, _OWN name, _NODE output n
+        self.saves: list[tuple[int, Any, int]] = []  # (kind, which, nbytes): _ARG i or _NODE ("out"/"inner", n)
 
 
 class Replayer:
@@ -292,6 +292,8 @@ class Replayer:
         internal: dict[int, int] = {}
         for skey, nbytes in log:
             known = storages.get(skey)
+            if known is not None and known[0] == _OWN:
+                continue  # a parameter or buffer: never counted as saved (its storage is the model's)
             if known is not None:
                 template.saves.append((known[0], known[1], nbytes))
             elif skey in fresh:
@@ -357,9 +359,6 @@ class Replayer:
         for kind, which, nbytes in template.saves:
             if kind == _ARG:
                 t = inputs[which]
-                self.count_saved(storage_key(t), t.untyped_storage().nbytes())
-            elif kind == _OWN:
-                t = _own_tensor(module, which)
                 self.count_saved(storage_key(t), t.untyped_storage().nbytes())
             elif which[0] == "out":
                 self.count_saved(storage_key(leaves[which[1]]), nbytes)
