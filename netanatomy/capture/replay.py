@@ -378,8 +378,29 @@ class Replayer:
         return leaf
 
 
-class _Symbolizer:
-    """A first call's references made a template's placeholders (a class: see :class:`_Resolver`)."""
+class _ArgMap:
+    """Maps the leaves of an op's arguments through nested tuples, lists and dicts. (Classes, not
+    nested functions: a nested function that calls itself is a reference cycle, which would keep
+    the whole capture alive until the garbage collector's next pass.)"""
+
+    __slots__ = ()
+
+    def leaf(self, a: Any) -> Any:
+        raise NotImplementedError
+
+    def walk(self, a: Any) -> Any:
+        t = type(a)
+        if t is tuple:
+            return tuple([self.walk(x) for x in a])
+        if t is list:
+            return [self.walk(x) for x in a]
+        if t is dict:
+            return {k: self.walk(v) for k, v in a.items()}
+        return self.leaf(a)
+
+
+class _Symbolizer(_ArgMap):
+    """A first call's references made a template's placeholders."""
 
     __slots__ = ("end", "ok", "outside", "start")
 
@@ -387,29 +408,20 @@ class _Symbolizer:
         self.start, self.end, self.outside = start, end, outside
         self.ok = True  # False once an op read a tensor that is neither made here nor given
 
-    def walk(self, a: Any) -> Any:
-        t = type(a)
-        if t is TensorRef:
-            if self.start <= a.producer < self.end:
-                return _Sym(_NODE, a.producer - self.start, a.output, a)
-            found = self.outside.get((a.producer, a.output, a.name))
-            if found is None:
-                self.ok = False
-                return a
-            return _Sym(found[0], found[1], 0, a)
-        if t is tuple:
-            return tuple([self.walk(x) for x in a])
-        if t is list:
-            return [self.walk(x) for x in a]
-        if t is dict:
-            return {k: self.walk(v) for k, v in a.items()}
-        return a
+    def leaf(self, a: Any) -> Any:
+        if type(a) is not TensorRef:
+            return a
+        if self.start <= a.producer < self.end:
+            return _Sym(_NODE, a.producer - self.start, a.output, a)
+        found = self.outside.get((a.producer, a.output, a.name))
+        if found is None:
+            self.ok = False
+            return a
+        return _Sym(found[0], found[1], 0, a)
 
 
-class _Resolver:
-    """A template's references made this replay's :class:`TensorRef` objects. (A class, not
-    nested functions: a nested function that calls itself is a reference cycle, which would keep
-    the whole capture alive until the garbage collector's next pass.)"""
+class _Resolver(_ArgMap):
+    """A template's placeholders made this replay's :class:`TensorRef` objects."""
 
     __slots__ = ("base", "input_refs", "module", "own", "rec")
 
@@ -427,17 +439,8 @@ class _Resolver:
             ref = self.own[a.a] = self.rec.ref(_own_tensor(self.module, a.a))
         return ref
 
-    def walk(self, a: Any) -> Any:
-        t = type(a)
-        if t is _Sym:
-            return self.one(a)
-        if t is tuple:
-            return tuple([self.walk(x) for x in a])
-        if t is list:
-            return [self.walk(x) for x in a]
-        if t is dict:
-            return {k: self.walk(v) for k, v in a.items()}
-        return a
+    def leaf(self, a: Any) -> Any:
+        return self.one(a) if type(a) is _Sym else a
 
 
 def _own_tensor(module: nn.Module, name: str) -> torch.Tensor:
