@@ -18,6 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from netanatomy.analysis.summary import summary
 from netanatomy.capture import memo, replay
@@ -240,3 +241,29 @@ def test_the_lecture_lstm_is_replayed_on_a_second_analysis(replays: list[str]) -
     # Hand-derived MACs: per step and layer, 4 gates x hidden 512 x (input + hidden) per batch
     # row: layer 0 4*512*(300+512), layer 1 4*512*(512+512); 7 steps, batch 2.
     assert s.totals.macs == 7 * 2 * (4 * 512 * (300 + 512) + 4 * 512 * (512 + 512))
+
+
+class _Counting(TorchDispatchMode):
+    """A caller's own mode around the analysis: it must see every op of every call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        self.ops += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_under_a_callers_own_mode_every_op_runs(replays: list[str]) -> None:
+    model = nn.Sequential(*[nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU()) for _ in range(3)])
+    memo.clear()
+    seen, found = [], []
+    for _ in range(2):
+        with _Counting() as outer:
+            found.append(_fingerprint(model, (1, 4, 8, 8)))
+        seen.append(outer.ops)
+    assert not replays, "no layer replayed under the caller's mode"
+    assert seen[0] == seen[1] >= len(found[0][2]), seen  # no memo hit either: the same ops both times
+    with memo.disabled():
+        assert found[0] == found[1] == _fingerprint(model, (1, 4, 8, 8))

@@ -233,3 +233,16 @@ def test_no_dispatch_modes_hides_ops_from_a_mode_and_autocast_state_is_read() ->
     assert tp.any_autocast_enabled() is False
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert tp.any_autocast_enabled() is True
+
+
+def test_outer_modes_active_sees_dispatch_and_function_modes() -> None:
+    from torch.overrides import TorchFunctionMode
+
+    assert tp.outer_modes_active() is False
+    with tp.TorchDispatchMode():
+        assert tp.outer_modes_active() is True
+    with TorchFunctionMode():
+        assert tp.outer_modes_active() is True
+    with torch.device("meta"):  # a device context is a function mode too
+        assert tp.outer_modes_active() is True
+    assert tp.outer_modes_active() is False

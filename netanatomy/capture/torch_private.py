@@ -30,6 +30,9 @@ there, loudly and in one place, instead of as a wrong number somewhere in a repo
 13. ``torch._C._DisableTorchDispatch`` (a guard: no ``__torch_dispatch__`` mode sees the ops run
     under it) and ``torch._C._is_any_autocast_enabled``: a module replay (``capture/replay.py``)
     makes its outputs without recording them, and keys its table on the autocast state.
+14. ``torch._C._len_torch_dispatch_stack`` / ``_len_torch_function_stack``: whether the caller
+    runs the capture inside modes of its own, which must see every op (the memo and the replay
+    then stay off; :func:`outer_modes_active`).
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ __all__ = [
     "module_tensor_tables",
     "no_dispatch_modes",
     "op_alias_info",
+    "outer_modes_active",
     "stand_in_problem",
     "storage_key",
     "tree_flatten",
@@ -75,6 +79,11 @@ LOCAL_SCALAR_DENSE = torch.ops.aten._local_scalar_dense.default
 no_dispatch_modes: Callable[[], Any] = torch._C._DisableTorchDispatch
 #: Whether autocast is on for any device (item 13).
 any_autocast_enabled: Callable[[], bool] = torch._C._is_any_autocast_enabled
+
+
+def outer_modes_active() -> bool:
+    """Whether a dispatch or function mode is active (item 14)."""
+    return bool(torch._C._len_torch_dispatch_stack() or torch._C._len_torch_function_stack())
 
 
 def storage_key(t: torch.Tensor) -> int:

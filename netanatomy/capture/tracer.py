@@ -35,6 +35,7 @@ running statistics land on the meta stand-ins).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import gc
@@ -66,6 +67,7 @@ from netanatomy.capture.limits import check_input_sizes
 from netanatomy.capture.macs import op_macs
 from netanatomy.capture.memo import SHARED as SHARED_MEMO
 from netanatomy.capture.memo import compute, fast_leaves, fast_map, op_info
+from netanatomy.capture.memo import disabled as memo_disabled
 from netanatomy.capture.memo import enabled as memo_enabled
 from netanatomy.capture.replay import Replayer, replayable
 from netanatomy.capture.torch_private import (
@@ -74,6 +76,7 @@ from netanatomy.capture.torch_private import (
     distribution_validation_off,
     dynamo_stand_in,
     module_tensor_tables,
+    outer_modes_active,
     storage_key,
     tree_flatten,
     tree_map,
@@ -541,7 +544,9 @@ def capture(
         real: run every op for real on the CPU (the model must hold real weights): for forwards
             that read tensor values. Placeholders become random tensors.
     """
-    with gc_paused():
+    # Modes of the caller's own (a FlopCounterMode around the call, FakeTensorMode...) must see
+    # every op, which a memo hit or a replayed layer would not run: both stay off under them.
+    with gc_paused(), (memo_disabled() if outer_modes_active() else contextlib.nullcontext()):
         return _capture(model, input_sizes, input_dtypes, args, kwargs, training, dtype, real)
 
 
