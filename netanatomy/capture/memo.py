@@ -25,7 +25,8 @@ has the same type (``1`` vs ``1.0`` vs ``True`` promote differently).
 
 ``NETANATOMY_NO_MEMO=1`` in the environment (read at import), or :func:`disabled`, turns the memo off, and
 with it the module replay one level up (``capture/replay.py``); tests compare every result with and
-without them.
+without them. Both are off, too, while the caller's own dispatch or function modes are active (a
+``FlopCounterMode`` around the call must see every op: a hit runs none).
 """
 
 from __future__ import annotations
