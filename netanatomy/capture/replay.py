@@ -17,15 +17,19 @@ metadata of its parameters and buffers (shape, strides, dtype, ``requires_grad``
 each input (shape, strides, dtype, ``requires_grad``, whether it is a leaf or a view) and their
 nesting; grad mode, inference mode, autocast and the default dtype.
 
-What a replay reproduces, exactly (``tests/test_capture_replay.py`` compares every capture of the
-zoo with the memo and replay off): the nodes (op, arguments as references, outputs, MACs), the
+What a replay reproduces, exactly: the nodes (op, arguments as references, outputs, MACs), the
 module's outputs (shape, strides, dtype, a storage each, ``requires_grad``, not leaves where they
-require grad), the producer of an input that the layer changed in place (``ReLU(inplace=True)``)
-and the bytes autograd saves, each storage resolved against this capture's (an input's storage
-already saved by an earlier layer is not counted twice). A first call whose result a replay could
-not reproduce (an output that is a view or an input's storage, an input whose ``requires_grad``
-the layer changed, an op on a tensor from elsewhere) marks the key "always run": later calls run
-the layer as usual.
+require grad), the producer of an input or of the module's own tensor that the layer changed in
+place (``ReLU(inplace=True)``, batch norm's batch counter) and the bytes autograd saves, each
+storage resolved against this capture's (an input's storage already saved by an earlier layer is
+not counted twice). A first call whose result a replay could not reproduce (an output that is a
+view or an input's storage, an input whose ``requires_grad`` the layer changed, an op on a tensor
+from elsewhere) marks the key "always run": later calls run the layer as usual.
+``tests/test_capture_memo.py`` compares every capture of the zoo, cold and warm, with the memo and
+the replay off; ``tests/test_capture_replay.py`` the layers and inputs that differ in one thing.
+
+The replay is off whenever the memo is (``memo.disabled()``, ``NETANATOMY_NO_MEMO=1``, a caller's
+own dispatch or function mode around the capture, ``materialize``, a TorchScript model).
 """
 
 from __future__ import annotations
