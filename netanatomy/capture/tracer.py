@@ -435,10 +435,10 @@ class _SavedBytes:
     def pack(self, t: torch.Tensor) -> weakref.ref[torch.Tensor]:
         key = storage_key(t)
         recorder = self.recorder
+        nbytes = t.untyped_storage().nbytes()
         if recorder is not None and recorder.save_log is not None:
-            recorder.save_log.append((key, t.untyped_storage().nbytes()))
-        if key not in self.param_storages and key not in self.saved_storages:
-            self.count(key, t.untyped_storage().nbytes())
+            recorder.save_log.append((key, nbytes))
+        self.count(key, nbytes)
         # A weak reference: the tensor itself, kept by the node that made it (ReLU saves its own
         # output), would be a cycle through C++ that no collector frees. The recorder keeps every
         # tensor of the capture alive, so a backward inside the forward still finds it.
